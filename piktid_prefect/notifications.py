@@ -1,0 +1,282 @@
+"""One notification poller per process and account, shared by every waiting job.
+
+PiktID reports finished generations only through notifications that every client of an
+account must poll (at most once every 3 s) and that vanish 600 s after creation. If each
+waiting job polled on its own, requests would grow with the number of jobs and trip the
+rate limit. Instead a :class:`NotificationHub` runs one polling thread per account:
+
+- jobs register with :meth:`NotificationHub.submit` and get a ``concurrent.futures.Future``
+  (sync callers block on it, async callers wrap it with ``asyncio.wrap_future``);
+- each poll hands every matching notification to the oldest waiting job it belongs to,
+  deletes it (only what this process consumed: other processes of the same account see
+  the rest), and fails the job on its ``error`` notification;
+- the thread polls only while someone waits, at ``poll_interval_seconds``, backs off on
+  429/5xx/transport errors, logs on state change only, and stops when idle;
+- every job has its own monotonic deadline and fails with
+  :class:`~piktid_prefect.errors.NotificationTimeout` naming the job.
+
+A poller that was paused (machine asleep, process stopped) past the 600 s lifetime loses
+those notifications; the affected jobs time out by name and polling carries on for the
+rest, so a re-run pays only for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from piktid_prefect.errors import (
+    GenerationFailed,
+    NotificationTimeout,
+    PiktidError,
+    RateLimited,
+    is_transient,
+)
+from piktid_prefect.models import NOTIFICATION_ERROR, GenerationJob, Notification
+
+if TYPE_CHECKING:
+    from piktid_prefect.client import PiktidClient
+
+__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "NotificationHub", "get_hub", "reset_hubs"]
+
+logger = logging.getLogger("piktid_prefect.notifications")
+
+# PiktID's docs: "a request every 3 seconds at most, to not incur in rate limiting".
+DEFAULT_POLL_INTERVAL_SECONDS = 3.0
+POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
+# How long a consumed result is remembered, to delete a duplicated copy of it.
+_RECENT_SECONDS = 900.0
+_MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(eq=False)
+class _Waiter:
+    job: GenerationJob
+    deadline: float
+    future: Future[Notification] = field(default_factory=Future)
+
+
+class NotificationHub:
+    """Polls one account's notifications and routes each to the job it belongs to.
+
+    Args:
+        client_factory: Builds the (sync) client the polling thread uses.
+        poll_interval_seconds: Pause between two polls (PiktID asks for >= 3 s).
+        clock: Monotonic clock, replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], PiktidClient],
+        *,
+        poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client_factory = client_factory
+        self.poll_interval_seconds = poll_interval_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._waiters: list[_Waiter] = []
+        self._recent_links: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        # The first poll comes one interval after the first job: no result is ready sooner.
+        self._last_poll: float | None = None
+        self.polls = 0
+
+    # --- public -----------------------------------------------------------------------
+
+    def submit(self, job: GenerationJob, *, timeout_seconds: float) -> Future[Notification]:
+        """Register ``job``; the future resolves to its result notification.
+
+        It fails with :class:`GenerationFailed` on the job's ``error`` notification and
+        with :class:`NotificationTimeout` after ``timeout_seconds``.
+        """
+        waiter = _Waiter(job=job, deadline=self._clock() + timeout_seconds)
+        waiter.future.timeout_seconds = timeout_seconds  # type: ignore[attr-defined]
+        with self._wake:
+            self._waiters.append(waiter)
+            if self._last_poll is None:
+                self._last_poll = self._clock()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="piktid-notification-hub", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify_all()
+        return waiter.future
+
+    def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
+        """Block until ``job``'s notification arrives (see :meth:`submit`)."""
+        return self.submit(job, timeout_seconds=timeout_seconds).result()
+
+    @property
+    def waiting(self) -> int:
+        """How many jobs are waiting."""
+        with self._lock:
+            return len(self._waiters)
+
+    # --- the polling thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            # The client belongs to this thread alone: a later thread builds its own.
+            with self._client_factory() as client:
+                self._poll_until_idle(client)
+        except BaseException as exc:
+            # Never leave a job waiting on a dead thread.
+            logger.exception("Notification polling stopped")
+            self._fail_all(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            with self._lock:
+                self._thread = None
+
+    def _poll_until_idle(self, client: PiktidClient) -> None:
+        assert self._last_poll is not None
+        next_poll = self._last_poll + self.poll_interval_seconds
+        failures = 0
+        state = "polling"
+        while True:
+            with self._wake:
+                self._expire_waiters()
+                if not self._waiters:
+                    self._thread = None
+                    return
+                delay = next_poll - self._clock()
+                if delay > 0:
+                    earliest = min(w.deadline for w in self._waiters) - self._clock()
+                    self._wake.wait(timeout=max(0.0, min(delay, earliest)))
+                    continue
+            try:
+                self.polls += 1
+                self._last_poll = self._clock()
+                notifications = client.notifications(POLLED_NAMES)
+            except RateLimited as exc:
+                wait = exc.retry_after_seconds or self.poll_interval_seconds
+                next_poll = self._clock() + max(wait, self.poll_interval_seconds)
+                continue
+            except PiktidError as exc:
+                if not is_transient(exc):
+                    self._fail_all(exc)
+                    continue
+                failures += 1
+                backoff = min(self.poll_interval_seconds * 2**failures, _MAX_BACKOFF_SECONDS)
+                next_poll = self._clock() + backoff
+                if state != "failing":
+                    logger.warning("Notification polling failing (%s); backing off", exc)
+                    state = "failing"
+                continue
+            failures = 0
+            next_poll = self._clock() + self.poll_interval_seconds
+            if state != "polling":
+                logger.info("Notification polling recovered")
+                state = "polling"
+            self._dispatch(client, notifications)
+
+    def _expire_waiters(self) -> None:
+        now = self._clock()
+        for waiter in [w for w in self._waiters if w.deadline <= now]:
+            self._waiters.remove(waiter)
+            timeout = waiter.future.timeout_seconds  # type: ignore[attr-defined]
+            waiter.future.set_exception(
+                NotificationTimeout(
+                    f"No notification for {waiter.job.label} within {timeout:g} s"
+                    " (PiktID keeps notifications 600 s; the job may have been lost)",
+                    job=waiter.job.label,
+                    timeout_seconds=timeout,
+                )
+            )
+
+    def _fail_all(self, exc: PiktidError) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.future.set_exception(exc)
+
+    def _dispatch(self, client: PiktidClient, notifications: Iterable[Notification]) -> None:
+        consumed: list[int] = []
+        now = self._clock()
+        with self._lock:
+            self._recent_links = {
+                url: t for url, t in self._recent_links.items() if now - t < _RECENT_SECONDS
+            }
+            # Oldest notification first: with several jobs of the same identity, the
+            # first started gets the first result.
+            for notification in sorted(notifications, key=lambda n: (n.timestamp, n.id)):
+                waiter = self._owner(notification)
+                if waiter is None:
+                    if self._is_duplicate(notification):
+                        consumed.append(notification.id)
+                    continue
+                self._waiters.remove(waiter)
+                consumed.append(notification.id)
+                self._resolve(waiter, notification, now)
+        for notification_id in consumed:
+            try:
+                client.delete_notification(notification_id)
+            except PiktidError as exc:
+                # Not fatal: an undeleted notification expires by itself after 600 s.
+                logger.debug("Could not delete notification %s: %s", notification_id, exc)
+
+    def _owner(self, notification: Notification) -> _Waiter | None:
+        candidates = [w for w in self._waiters if w.job.matches(notification)]
+        return min(candidates, key=lambda w: w.job.started_at) if candidates else None
+
+    def _is_duplicate(self, notification: Notification) -> bool:
+        links = notification.links if notification.name != NOTIFICATION_ERROR else []
+        return bool(links) and all(link.url in self._recent_links for link in links)
+
+    def _resolve(self, waiter: _Waiter, notification: Notification, now: float) -> None:
+        if notification.name == NOTIFICATION_ERROR:
+            tasks = str(notification.data.get("tasks", ""))
+            msg = str(notification.data.get("msg", ""))
+            waiter.future.set_exception(
+                GenerationFailed(
+                    f"PiktID reported an error for {waiter.job.label}: {msg or 'no message'}"
+                    + (f" (in {tasks})" if tasks else ""),
+                    tasks=tasks,
+                    msg=msg,
+                    job=waiter.job.label,
+                )
+            )
+            return
+        for link in notification.links:
+            self._recent_links[link.url] = now
+        waiter.future.set_result(notification)
+
+
+_HUBS: dict[tuple[int, str], NotificationHub] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def get_hub(
+    account_key: str,
+    client_factory: Callable[[], PiktidClient],
+    *,
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
+) -> NotificationHub:
+    """The hub of this process for ``account_key``, created on first use.
+
+    Keyed by process id too, so a forked worker builds its own instead of sharing a
+    thread that does not exist in the child.
+    """
+    key = (os.getpid(), account_key)
+    with _HUBS_LOCK:
+        hub = _HUBS.get(key)
+        if hub is None:
+            hub = _HUBS[key] = NotificationHub(
+                client_factory, poll_interval_seconds=poll_interval_seconds
+            )
+        hub.poll_interval_seconds = poll_interval_seconds
+        return hub
+
+
+def reset_hubs() -> None:
+    """Forget every hub (tests use it to start from a clean slate)."""
+    with _HUBS_LOCK:
+        _HUBS.clear()

@@ -1,0 +1,159 @@
+"""Typed results of the Prefect layer: uploaded images, generations, outputs, manifest.
+
+These are plain pydantic models (no Prefect import) so that they pickle across Dask
+workers, persist as Prefect results, and serialise into ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from piktid_prefect.keywords import keyword_slug
+from piktid_prefect.models import GenerationJob, JobKind, Person
+
+__all__ = [
+    "GenerationResult",
+    "GenerationSpec",
+    "Manifest",
+    "OutputRecord",
+    "UploadedImage",
+    "derive_seed",
+    "generation_identity",
+    "output_filename",
+]
+
+
+class UploadedImage(BaseModel):
+    """An image uploaded to PiktID, with what is needed to upload it again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image_id: str = Field(description="Server id (valid 24 h after upload).")
+    sha256: str = Field(description="Content hash of the uploaded bytes.")
+    name: str = Field(description="File stem used in output names.")
+    persons: tuple[Person, ...] = Field((), description="Persons detected by PiktID.")
+    account_key: str = Field(description="Secret-free id of the account it belongs to.")
+    uploaded_at: float = Field(description="Epoch seconds of the upload.")
+    source: str | None = Field(None, description="Local path, to re-upload if it expired.")
+
+    @property
+    def approved_person_ids(self) -> list[int]:
+        """Ids of the persons PiktID can replace."""
+        return [person.id for person in self.persons if person.approve]
+
+
+class GenerationSpec(BaseModel):
+    """One output to make from an image: a person replacement or a background edit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: JobKind = Field(description="person or background.")
+    keyword: dict[str, str] = Field(default_factory=dict, description="The keyword pair.")
+    person_id: int | None = Field(None, description="Person to replace (person outputs).")
+    prompt: str = Field("", description="Free text (background edits without keyword).")
+    options: dict[str, Any] = Field(default_factory=dict, description="Generation options.")
+
+    @property
+    def seed(self) -> int | None:
+        """The seed in the options, if any."""
+        seed = self.options.get("seed")
+        return None if seed is None else int(seed)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def generation_identity(account_key: str, image_sha256: str, spec: GenerationSpec) -> str:
+    """What makes two generations the same paid output (never the image id, which changes
+    on re-upload)."""
+    payload = _canonical([account_key, image_sha256, spec.model_dump(mode="json")])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def derive_seed(
+    image_sha256: str, kind: str, person_id: int | None, keyword: Mapping[str, str]
+) -> int:
+    """A reproducible seed for an output whose seed the user did not choose."""
+    digest = hashlib.sha256(_canonical([image_sha256, kind, person_id, keyword]).encode())
+    return int.from_bytes(digest.digest()[:4], "big") % 1_000_000
+
+
+class GenerationResult(BaseModel):
+    """A finished generation: its job and its result link."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identity: str = Field(description="generation_identity() of the output.")
+    image: UploadedImage = Field(description="The image it was made from.")
+    spec: GenerationSpec = Field(description="What was asked.")
+    job: GenerationJob = Field(description="The job as started.")
+    link: str = Field(description="Download URL of the result.")
+    seconds: float = Field(description="Seconds from start to notification.")
+
+
+class OutputRecord(BaseModel):
+    """One delivered output, as listed in ``manifest.json``."""
+
+    path: str = Field(description="Where the image was written.")
+    id_image: str = Field(description="PiktID image id it was made from.")
+    image: str = Field(description="Source image name.")
+    kind: JobKind = Field(description="person or background.")
+    person: int | None = Field(description="Replaced person, or null for backgrounds.")
+    keyword: dict[str, str] = Field(description="The keyword pair.")
+    seed: int | None = Field(description="The seed used.")
+    link: str = Field(description="The result link.")
+    seconds: float = Field(description="Seconds from start to notification.")
+    sha256: str = Field(description="Content hash of the written file.")
+
+
+def output_filename(image_name: str, spec: GenerationSpec, suffix: str = ".jpg") -> str:
+    """Deterministic: ``<stem>_p<person>_<keyword>_s<seed><suffix>`` (``bg`` for backgrounds)."""
+    who = f"p{spec.person_id}" if spec.kind == "person" else "bg"
+    what = (
+        keyword_slug(spec.keyword)
+        if spec.keyword
+        else "prompt-" + hashlib.sha256(spec.prompt.encode()).hexdigest()[:8]
+    )
+    seed = "random" if spec.seed is None else str(spec.seed)
+    return f"{image_name}_{who}_{what}_s{seed}{suffix}"
+
+
+class Manifest(BaseModel):
+    """``manifest.json``: every output of a run."""
+
+    outputs: list[OutputRecord] = Field(default_factory=list, description="Delivered outputs.")
+
+    def write(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``folder/manifest.json`` atomically and return its path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "manifest.json"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.model_dump(mode="json"), handle, indent=2)
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def merged(cls, folder: str | os.PathLike[str], records: Sequence[OutputRecord]) -> Manifest:
+        """The manifest already in ``folder`` with ``records`` added or replaced by path."""
+        existing = Path(folder) / "manifest.json"
+        by_path: dict[str, OutputRecord] = {}
+        if existing.exists():
+            try:
+                for record in cls.model_validate_json(existing.read_text()).outputs:
+                    by_path[record.path] = record
+            except ValueError:
+                pass
+        for record in records:
+            by_path[record.path] = record
+        return cls(outputs=sorted(by_path.values(), key=lambda r: r.path))

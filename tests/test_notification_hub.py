@@ -1,0 +1,181 @@
+"""The shared notification poller, against a scripted fake client (no network)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from piktid_prefect.errors import GenerationFailed, NotificationTimeout, RateLimited
+from piktid_prefect.models import GenerationJob, Notification
+from piktid_prefect.notifications import NotificationHub
+
+INTERVAL = 0.02
+
+
+class FakeClient:
+    """Serves a mutable list of notifications; records polls and deletions."""
+
+    def __init__(self) -> None:
+        self.pending: list[Notification] = []
+        self.deleted: list[int] = []
+        self.polls = 0
+        self.fail_next: list[Exception] = []
+        self.lock = threading.Lock()
+
+    def notifications(self, names: Any = (), *, image_id: str | None = None) -> list[Notification]:
+        with self.lock:
+            self.polls += 1
+            if self.fail_next:
+                raise self.fail_next.pop(0)
+            return list(self.pending)
+
+    def delete_notification(self, notification_id: int) -> None:
+        with self.lock:
+            self.deleted.append(notification_id)
+            self.pending = [n for n in self.pending if n.id != notification_id]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def publish(self, notification: Notification) -> None:
+        with self.lock:
+            self.pending.append(notification)
+
+
+def person_job(person: int, location: str = "Oceania", started_at: float = 0.0) -> GenerationJob:
+    return GenerationJob(
+        kind="person",
+        image_id="img",
+        person_id=person,
+        keyword={"Location": location},
+        started_at=started_at,
+    )
+
+
+def result(nid: int, person: int, location: str = "Oceania", url: str = "") -> Notification:
+    return Notification(
+        id=nid,
+        name="edit_generate",
+        timestamp=float(nid),
+        data={
+            "address": "img",
+            "id_person": person,
+            "keyword": f'{{"Location": "{location}"}}',
+            "links": [{"l": url or f"http://127.0.0.1/files/{nid}.jpg"}],
+        },
+    )
+
+
+@pytest.fixture
+def fake() -> FakeClient:
+    return FakeClient()
+
+
+@pytest.fixture
+def hub(fake: FakeClient) -> NotificationHub:
+    return NotificationHub(lambda: fake, poll_interval_seconds=INTERVAL)  # type: ignore[arg-type,return-value]
+
+
+def test_each_job_gets_its_own_notification_and_only_it_is_deleted(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    futures = {p: hub.submit(person_job(p), timeout_seconds=5) for p in range(3)}
+    stranger = Notification(id=99, name="edit_generate", data={"address": "other", "id_person": 0})
+    fake.publish(stranger)
+    for p in (2, 0, 1):
+        fake.publish(result(10 + p, p))
+    for p, future in futures.items():
+        assert future.result(timeout=5).person_id == p
+    assert sorted(fake.deleted) == [10, 11, 12]
+    assert [n.id for n in fake.pending] == [99]  # another process's notification is left alone
+
+
+def test_poll_count_grows_with_time_not_with_jobs(hub: NotificationHub, fake: FakeClient) -> None:
+    jobs = [person_job(p, started_at=p) for p in range(200)]
+    futures = [hub.submit(job, timeout_seconds=5) for job in jobs]
+    time.sleep(10 * INTERVAL)
+    for p in range(200):
+        fake.publish(result(1000 + p, p))
+    for future in futures:
+        future.result(timeout=5)
+    # 200 jobs over ~10 intervals: about one poll per interval, not one per job.
+    assert fake.polls <= 20
+
+
+def test_error_notification_fails_only_its_job(hub: NotificationHub, fake: FakeClient) -> None:
+    ok = hub.submit(person_job(0), timeout_seconds=5)
+    bad = hub.submit(person_job(1), timeout_seconds=5)
+    fake.publish(
+        Notification(
+            id=5,
+            name="error",
+            data={"tasks": "edit_generate", "msg": "mask failed", "address": "img", "id_person": 1},
+        )
+    )
+    fake.publish(result(6, 0))
+    assert ok.result(timeout=5).id == 6
+    with pytest.raises(GenerationFailed, match="mask failed") as info:
+        bad.result(timeout=5)
+    assert info.value.msg == "mask failed" and "person=1" in info.value.job
+
+
+def test_timeout_names_the_job(hub: NotificationHub) -> None:
+    with pytest.raises(NotificationTimeout, match="person=4 Location=Oceania"):
+        hub.wait(person_job(4), timeout_seconds=0.1)
+
+
+def test_rate_limit_and_transient_errors_do_not_fail_jobs(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    from piktid_prefect.errors import ServerError, TransportError
+
+    fake.fail_next = [
+        RateLimited("slow down", retry_after_seconds=INTERVAL),
+        ServerError("boom", status_code=503),
+        TransportError("reset"),
+    ]
+    future = hub.submit(person_job(0), timeout_seconds=5)
+    fake.publish(result(7, 0))
+    assert future.result(timeout=5).id == 7
+
+
+def test_duplicated_notification_is_consumed_without_a_waiter(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    future = hub.submit(person_job(0), timeout_seconds=5)
+    fake.publish(result(1, 0, url="http://127.0.0.1/files/a.jpg"))
+    fake.publish(result(2, 0, url="http://127.0.0.1/files/a.jpg"))
+    assert future.result(timeout=5).id == 1
+    deadline = time.monotonic() + 2
+    while 2 not in fake.deleted and time.monotonic() < deadline:
+        time.sleep(INTERVAL)
+    assert sorted(fake.deleted) == [1, 2]
+
+
+def test_same_identity_jobs_are_served_oldest_first(hub: NotificationHub, fake: FakeClient) -> None:
+    first = hub.submit(person_job(0, started_at=1.0), timeout_seconds=5)
+    second = hub.submit(person_job(0, started_at=2.0), timeout_seconds=5)
+    fake.publish(result(1, 0))
+    assert first.result(timeout=5).id == 1
+    fake.publish(result(2, 0))
+    assert second.result(timeout=5).id == 2
+
+
+def test_thread_stops_when_idle_and_restarts(hub: NotificationHub, fake: FakeClient) -> None:
+    fake.publish(result(1, 0))
+    assert hub.wait(person_job(0), timeout_seconds=5).id == 1
+    time.sleep(5 * INTERVAL)
+    polls = fake.polls
+    time.sleep(5 * INTERVAL)
+    assert fake.polls == polls  # no polling while nobody waits
+    fake.publish(result(2, 1))
+    assert hub.wait(person_job(1), timeout_seconds=5).id == 2
