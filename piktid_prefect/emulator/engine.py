@@ -1,0 +1,162 @@
+"""The emulator's core: state, clock, faults, and the scheduler that completes generations.
+
+Generations become due on the virtual clock; a scheduler thread hands due ones to a small
+render pool, which draws the result and posts the notification.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from piktid_prefect.emulator.accounts import AccountBook
+from piktid_prefect.emulator.clock import VirtualClock
+from piktid_prefect.emulator.config import EmulatorConfig, FaultConfig
+from piktid_prefect.emulator.faults import FaultInjector
+from piktid_prefect.emulator.render import render_background, render_person, subject_mask
+from piktid_prefect.emulator.state import Generation, Store
+from piktid_prefect.emulator.stats import StatsRecorder
+from piktid_prefect.models import NOTIFICATION_ERROR, NOTIFICATION_FOR_KIND
+
+__all__ = ["EmulatorEngine"]
+
+# Even with nothing due, look again now and then: cheap, and robust to clock edits.
+_MAX_IDLE_WAIT_SECONDS = 0.25
+
+
+class EmulatorEngine:
+    """Everything behind the HTTP routes.
+
+    Args:
+        config: The configuration; ``faults`` may be replaced later with :meth:`set_faults`.
+    """
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = VirtualClock(config.time_scale)
+        self.recorder = StatsRecorder()
+        self.accounts = AccountBook(self.clock, config)
+        self.store = Store(self.clock, config, self.recorder)
+        self.faults = FaultInjector(config.faults, self.recorder)
+        self.accounts.create(config.demo_email, config.demo_password, config.demo_credits)
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="piktid-emu-render")
+        self._thread = threading.Thread(target=self._run, name="piktid-emu-scheduler", daemon=True)
+        self.clock.on_advance(self.wake)
+
+    def start(self) -> None:
+        """Start the scheduler thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the scheduler and the render pool."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def wake(self) -> None:
+        """Make the scheduler look at the queue now (new work, or the clock jumped)."""
+        self._wake.set()
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Replace the injected faults (the fault RNG restarts from ``faults.seed``)."""
+        self.config.faults = faults
+        self.faults.configure(faults)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait (real seconds) until every generation due by now has been notified."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.wake()
+            due = self.store.next_due()
+            with self._idle:
+                if self._in_flight == 0 and (due is None or due > self.clock.now()):
+                    return True
+                self._idle.wait(0.02)
+        return False
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            for generation in self.store.pop_due():
+                with self._idle:
+                    self._in_flight += 1
+                self._pool.submit(self._complete, generation)
+            due = self.store.next_due()
+            wait = _MAX_IDLE_WAIT_SECONDS
+            if due is not None:
+                wait = min(wait, self.clock.real_seconds(due - self.clock.now()))
+            self._wake.wait(wait)
+
+    def _complete(self, generation: Generation) -> None:
+        try:
+            self._finish(generation)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _finish(self, generation: Generation) -> None:
+        base = _identity(generation)
+        task = NOTIFICATION_FOR_KIND[generation.kind]
+        try:
+            if "error_notification" in generation.faults:
+                raise RuntimeError("Generation failed (injected fault)")
+            data = self._render(generation)
+        except Exception as exc:
+            self.store.notify(
+                generation.owner, NOTIFICATION_ERROR, {"tasks": task, "msg": str(exc), **base}
+            )
+            self.recorder.finish(generation.id, self.clock.now(), "error")
+            return
+        name = self.store.add_file(data)
+        created = self.clock.epoch()
+        link = {"l": f"{generation.files_url}/files/{name}", "n": name, "t": f"{created:.0f}"}
+        if "lose_notification" in generation.faults:
+            self.recorder.finish(generation.id, self.clock.now(), "lost")
+            return
+        copies = 2 if "duplicate_notification" in generation.faults else 1
+        self.store.notify(generation.owner, task, {**base, "links": [link]}, copies=copies)
+        self.recorder.finish(generation.id, self.clock.now(), "notified")
+
+    def _render(self, generation: Generation) -> bytes:
+        image = generation.image
+        if generation.kind == "person":
+            assert generation.person_id is not None and generation.keyword is not None
+            face = image.faces[generation.person_id]
+            location = next(iter(generation.keyword.values()))
+            return render_person(image.pixels, face, location, generation.seed)
+        if image.subject_mask is None:
+            image.subject_mask = subject_mask(image.pixels, image.faces)
+        if generation.keyword:
+            theme = ":".join(next(iter(generation.keyword.items())))
+        else:
+            theme = generation.prompt
+        options = generation.options
+        return render_background(
+            image.pixels,
+            image.subject_mask,
+            theme,
+            generation.seed,
+            relight_strength=float(options.get("relight_strength", 1.0)),
+            strength=float(options.get("strength", 1.0)),
+        )
+
+
+def _identity(generation: Generation) -> dict[str, Any]:
+    """The fields that tie a notification to its request."""
+    data: dict[str, Any] = {"address": generation.image.id}
+    if generation.kind == "person":
+        data["id_person"] = generation.person_id
+    if generation.keyword_json is not None:
+        data["keyword"] = generation.keyword_json
+    if generation.kind == "background":
+        data["prompt"] = generation.prompt
+    return data

@@ -1,0 +1,150 @@
+"""What the emulator saw, for tests and benchmarks: a thread-safe recorder and its snapshots."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+__all__ = ["EmulatorStats", "GenerationKey", "GenerationRecord", "StatsRecorder"]
+
+
+class GenerationKey(NamedTuple):
+    """The identity of a generation: starting the same one twice pays twice.
+
+    ``seed`` is the seed as sent (None when the server picked one).
+    """
+
+    kind: str
+    image_id: str
+    person_id: int | None
+    keyword: str | None
+    prompt: str
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """One started generation and how it ended (times on the virtual clock)."""
+
+    id: int
+    email: str
+    key: GenerationKey
+    seed: int
+    started_at: float
+    due_at: float
+    warmup_paid: bool
+    completed_at: float | None = None
+    outcome: str = "pending"  # pending | notified | error | lost
+
+
+@dataclass(frozen=True)
+class EmulatorStats:
+    """A snapshot of the emulator's counters (all accounts, or one)."""
+
+    credits_charged: int = 0
+    credits_charged_by_account: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    requests_by_account: dict[str, dict[str, int]] = field(default_factory=dict)
+    generations_started: dict[GenerationKey, int] = field(default_factory=dict)
+    duplicates: list[GenerationKey] = field(default_factory=list)
+    generations: list[GenerationRecord] = field(default_factory=list)
+    notifications_created: int = 0
+    notifications_deleted: int = 0
+    notifications_expired: int = 0
+    rate_limited_polls: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+class StatsRecorder:
+    """Counts events by account; ``snapshot(email)`` filters to one account."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._charged: Counter[str] = Counter()
+        self._requests: Counter[tuple[str | None, str]] = Counter()
+        self._generations: dict[int, GenerationRecord] = {}
+        self._notifications: Counter[tuple[str, str]] = Counter()
+        self._rate_limited: Counter[str] = Counter()
+        self._faults: Counter[tuple[str | None, str]] = Counter()
+
+    def request(self, email: str | None, endpoint: str) -> None:
+        """Count one request to ``endpoint`` (``METHOD /path``)."""
+        with self._lock:
+            self._requests[(email, endpoint)] += 1
+
+    def charged(self, email: str, amount: int = 1) -> None:
+        """Count credits taken from ``email``."""
+        with self._lock:
+            self._charged[email] += amount
+
+    def generation(self, record: GenerationRecord) -> None:
+        """Record a started generation, or update it when it ends."""
+        with self._lock:
+            self._generations[record.id] = record
+
+    def finish(self, generation_id: int, completed_at: float, outcome: str) -> None:
+        """Mark a generation as ended."""
+        with self._lock:
+            record = self._generations[generation_id]
+            self._generations[generation_id] = replace(
+                record, completed_at=completed_at, outcome=outcome
+            )
+
+    def notification(self, email: str, event: str, count: int = 1) -> None:
+        """Count notifications ``created``, ``deleted`` or ``expired``."""
+        with self._lock:
+            self._notifications[(email, event)] += count
+
+    def rate_limited(self, email: str) -> None:
+        """Count one poll answered 429."""
+        with self._lock:
+            self._rate_limited[email] += 1
+
+    def fault(self, email: str | None, kind: str) -> None:
+        """Count one injected fault."""
+        with self._lock:
+            self._faults[(email, kind)] += 1
+
+    def snapshot(self, email: str | None = None) -> EmulatorStats:
+        """The counters so far, for every account or only ``email``."""
+
+        def mine(owner: str | None) -> bool:
+            return email is None or owner == email
+
+        with self._lock:
+            requests: Counter[str] = Counter()
+            by_account: dict[str, Counter[str]] = {}
+            for (owner, endpoint), count in self._requests.items():
+                if mine(owner):
+                    requests[endpoint] += count
+                    if owner is not None:
+                        by_account.setdefault(owner, Counter())[endpoint] += count
+            generations = sorted(
+                (g for g in self._generations.values() if mine(g.email)), key=lambda g: g.id
+            )
+            started = Counter(g.key for g in generations)
+            faults: Counter[str] = Counter()
+            for (owner, kind), count in self._faults.items():
+                if mine(owner):
+                    faults[kind] += count
+            charged = {k: v for k, v in self._charged.items() if mine(k)}
+
+            def notes(event: str) -> int:
+                return sum(c for (o, e), c in self._notifications.items() if e == event and mine(o))
+
+            return EmulatorStats(
+                credits_charged=sum(charged.values()),
+                credits_charged_by_account=charged,
+                requests=dict(requests),
+                requests_by_account={k: dict(v) for k, v in by_account.items()},
+                generations_started=dict(started),
+                duplicates=[key for key, count in started.items() if count > 1],
+                generations=generations,
+                notifications_created=notes("created"),
+                notifications_deleted=notes("deleted"),
+                notifications_expired=notes("expired"),
+                rate_limited_polls=sum(c for o, c in self._rate_limited.items() if mine(o)),
+                faults=dict(faults),
+            )
