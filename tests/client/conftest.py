@@ -53,7 +53,15 @@ class MockAPI:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        self.requests.append(request)
+        # A snapshot: the auth flow re-sends the same request object with a new header.
+        snapshot = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers.copy(),
+            content=request.content,
+            extensions=dict(request.extensions),
+        )
+        self.requests.append(snapshot)
         path = request.url.path.removeprefix("/api")
         answers = self.routes.get((request.method, path)) or self.routes.get((request.method, "*"))
         if not answers:
@@ -63,6 +71,8 @@ class MockAPI:
             answer = answer(request)
         if isinstance(answer, BaseException):
             raise answer
+        if not hasattr(answer, "_content"):
+            return answer  # a streaming answer, built afresh by a callable
         # A fresh copy: a response object cannot be served twice (its stream is consumed).
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
