@@ -19,7 +19,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from piktid_prefect._retry import SAFE_TO_REPEAT, parse_retry_after
+from piktid_prefect._retry import SAFE_TO_REPEAT, STREAMED, parse_retry_after
 from piktid_prefect.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -120,12 +120,13 @@ def to_request(
     http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any], timeouts: Timeouts
 ) -> httpx.Request:
     """Build the ``httpx.Request`` of ``spec`` on ``http`` (its base URL and auth apply)."""
-    extensions = {SAFE_TO_REPEAT: spec.safe_to_repeat}
+    extensions: dict[str, Any] = {SAFE_TO_REPEAT: spec.safe_to_repeat}
     if spec.timeout == "download":
         # Built apart from the client: result links are public, so no cookie from the
         # client's jar (PiktID may set the refresh token as a cookie). Send with auth=None.
         timeout = timeouts.for_kind("download").as_dict()
-        return httpx.Request(spec.method, spec.path, extensions={**extensions, "timeout": timeout})
+        extensions.update({"timeout": timeout, STREAMED: True})
+        return httpx.Request(spec.method, spec.path, extensions=extensions)
     return http.build_request(
         spec.method,
         spec.path,

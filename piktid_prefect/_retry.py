@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SAFE_TO_REPEAT",
+    "STREAMED",
     "AsyncRetryTransport",
     "RetryPolicy",
     "RetryTransport",
@@ -37,6 +38,8 @@ __all__ = [
 logger = logging.getLogger("piktid_prefect.client")
 
 SAFE_TO_REPEAT = "piktid_safe_to_repeat"
+# Set on downloads: their body is streamed by the caller, so it is not read here.
+STREAMED = "piktid_streamed"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # The server itself says it did not process the request: repeating cannot run it twice.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
@@ -110,6 +113,13 @@ def should_retry(
     return status_code in (RETRY_STATUSES if safe else NOT_PROCESSED_STATUSES)
 
 
+def _reads_body_here(request: httpx.Request) -> bool:
+    # A connection dropped while the body arrives is as transient as one dropped before the
+    # status line, but httpx reads the body after the transport returned: read it here so
+    # such a drop is retried too (safe calls only; streamed downloads are read by the caller).
+    return bool(request.extensions.get(SAFE_TO_REPEAT)) and not request.extensions.get(STREAMED)
+
+
 def _next_delay(
     policy: RetryPolicy, retry: int, request: httpx.Request, response: httpx.Response | None
 ) -> float | None:
@@ -153,6 +163,8 @@ class RetryTransport(httpx.BaseTransport):
             retry += 1
             try:
                 response = self._transport.handle_request(request)
+                if _reads_body_here(request):
+                    response.read()
             except httpx.TransportError as exc:
                 if not should_retry(request, error=exc):
                     raise
@@ -186,6 +198,8 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
             retry += 1
             try:
                 response = await self._transport.handle_async_request(request)
+                if _reads_body_here(request):
+                    await response.aread()
             except httpx.TransportError as exc:
                 if not should_retry(request, error=exc):
                     raise

@@ -31,6 +31,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar, overload
@@ -107,6 +108,9 @@ class _ClientCore:
             "timeout": self._timeouts.for_kind("read"),
             "headers": {"User-Agent": f"piktid-prefect/{__version__}"},
             "follow_redirects": False,
+            # Keep no cookies: PiktID sets the refresh token as one, and it must not ride
+            # along on every request (the client sends it in the PUT /tokens body instead).
+            "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         }
 
     @property

@@ -186,3 +186,13 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+async def test_safe_call_is_retried_when_the_body_is_cut_off(
+    api: MockAPI, make_client: Any, delays: list[float]
+) -> None:
+    from tests.client.test_download import _BrokenStream
+
+    api.on("GET", "/me", lambda request: httpx.Response(200, stream=_BrokenStream()), ME)
+    assert (await call(make_client().me())).credits == 1
+    assert len(api.requests) == 2
