@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from piktid_prefect.client import AsyncPiktidClient, PiktidClient
-from piktid_prefect.errors import AuthenticationFailed, InvalidConfiguration
+from piktid_prefect.errors import AuthenticationFailed, InvalidConfiguration, TransportError
 from tests.client.conftest import BASE_URL, FAST_RETRY, MockAPI, call, json_body
 
 
@@ -142,7 +142,7 @@ async def test_lost_refresh_answer_is_never_resent_the_next_renewal_logs_in(
     api.on("POST", "/tokens", tokens("A1", "R1"), tokens("A3", "R3"))
     api.on("GET", "/me", me_if("A3"))
     client = make_client(email="me@example.com", password="pw")
-    with pytest.raises(Exception):  # noqa: B017 - the transport error surfaces
+    with pytest.raises(TransportError):
         await call(client.me())
     assert (await call(client.me())).credits == 3
     assert len(api.sent("PUT", "/tokens")) == 1  # the spent refresh token was not reused
