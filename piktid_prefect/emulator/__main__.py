@@ -19,8 +19,12 @@ def main(argv: list[str] | None = None) -> None:
         "--time-scale", type=float, default=1.0, help="real seconds per API-second (0.1 = 10x)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of server-side choices")
+    parser.add_argument("--demo-credits", type=int, default=10, help="credits of demo@piktid.local")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, EmulatorConfig(time_scale=args.time_scale, seed=args.seed))
+    config = EmulatorConfig(
+        time_scale=args.time_scale, seed=args.seed, demo_credits=args.demo_credits
+    )
+    serve(args.host, args.port, config)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,6 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "expire_token",
 )
 
-_Rate = Field(0.0, ge=0.0, le=1.0)
-
 
 class FaultConfig(BaseModel):
     """Per-kind probabilities (0..1) of injected faults, drawn from a seeded RNG.
@@ -56,43 +54,45 @@ class FaultConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(0, description="Seed of the fault RNG: same seed, same fault sequence.")
+    seed: int = Field(
+        default=0, description="Seed of the fault RNG: same seed, same fault sequence."
+    )
     endpoints: tuple[str, ...] = Field(
-        (),
+        default=(),
         description="Paths (without /api, e.g. '/edit/generate') the faults apply to; "
         "empty = every endpoint.",
     )
-    http_429: float = Field(0.0, ge=0.0, le=1.0, description="429 before processing.")
-    http_500: float = Field(0.0, ge=0.0, le=1.0, description="500 before processing.")
-    http_502: float = Field(0.0, ge=0.0, le=1.0, description="502 before processing.")
-    http_503: float = Field(0.0, ge=0.0, le=1.0, description="503 before processing.")
+    http_429: float = Field(default=0.0, ge=0.0, le=1.0, description="429 before processing.")
+    http_500: float = Field(default=0.0, ge=0.0, le=1.0, description="500 before processing.")
+    http_502: float = Field(default=0.0, ge=0.0, le=1.0, description="502 before processing.")
+    http_503: float = Field(default=0.0, ge=0.0, le=1.0, description="503 before processing.")
     drop_connection: float = Field(
-        0.0, ge=0.0, le=1.0, description="Close the connection before processing."
+        default=0.0, ge=0.0, le=1.0, description="Close the connection before processing."
     )
-    slow_response: float = Field(0.0, ge=0.0, le=1.0, description="Delay the answer.")
+    slow_response: float = Field(default=0.0, ge=0.0, le=1.0, description="Delay the answer.")
     slow_response_seconds: float = Field(
-        5.0, ge=0.0, description="Extra delay of a slow response (API-seconds)."
+        default=5.0, ge=0.0, description="Extra delay of a slow response (API-seconds)."
     )
     lose_notification: float = Field(
-        0.0, ge=0.0, le=1.0, description="A started (charged) generation is never notified."
+        default=0.0, ge=0.0, le=1.0, description="A started (charged) generation is never notified."
     )
     duplicate_notification: float = Field(
-        0.0, ge=0.0, le=1.0, description="A result is notified twice (same data, two ids)."
+        default=0.0, ge=0.0, le=1.0, description="A result is notified twice (same data, two ids)."
     )
     shuffle_notifications: float = Field(
-        0.0, ge=0.0, le=1.0, description="A poll answers its list out of order."
+        default=0.0, ge=0.0, le=1.0, description="A poll answers its list out of order."
     )
     error_notification: float = Field(
-        0.0, ge=0.0, le=1.0, description="A generation ends in an `error` notification."
+        default=0.0, ge=0.0, le=1.0, description="A generation ends in an `error` notification."
     )
     lose_response_after_start: float = Field(
-        0.0,
+        default=0.0,
         ge=0.0,
         le=1.0,
         description="A start is processed and charged, then the connection is dropped.",
     )
     expire_token: float = Field(
-        0.0, ge=0.0, le=1.0, description="The access token used expires after this request."
+        default=0.0, ge=0.0, le=1.0, description="The access token used expires after this request."
     )
 
     def rate(self, kind: FaultKind) -> float:
@@ -116,40 +116,49 @@ class EmulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     time_scale: float = Field(
-        1.0, gt=0.0, description="Real seconds per API-second (0.01 = 100x faster)."
+        default=1.0, gt=0.0, description="Real seconds per API-second (0.01 = 100x faster)."
     )
-    seed: int | None = Field(None, description="Seed for server-chosen seeds and ids.")
-    generation_seconds: float = Field(8.0, ge=0.0, description="Time of one generation.")
+    seed: int | None = Field(default=None, description="Seed for server-chosen seeds and ids.")
+    generation_seconds: float = Field(default=8.0, ge=0.0, description="Time of one generation.")
     mask_warmup_seconds: float = Field(
-        12.0,
+        default=12.0,
         ge=0.0,
         description="Extra time of the first generation of an (image, person): the masks. "
         "Concurrent first calls each pay it (hence the documented 15 s stagger).",
     )
-    download_seconds: float = Field(0.2, ge=0.0, description="Latency of a result download.")
-    upload_seconds: float = Field(0.1, ge=0.0, description="Latency of an upload.")
+    download_seconds: float = Field(
+        default=0.2, ge=0.0, description="Latency of a result download."
+    )
+    upload_seconds: float = Field(default=0.1, ge=0.0, description="Latency of an upload.")
     poll_min_interval_seconds: float = Field(
-        3.0, ge=0.0, description="Polls closer than this (per account) answer 429."
+        default=3.0, ge=0.0, description="Polls closer than this (per account) answer 429."
     )
     notification_ttl_seconds: float = Field(
-        600.0, gt=0.0, description="Notifications are deleted this long after creation."
+        default=600.0, gt=0.0, description="Notifications are deleted this long after creation."
     )
     image_ttl_seconds: float = Field(
-        _DAY, gt=0.0, description="Uploaded targets are deleted this long after upload."
+        default=_DAY, gt=0.0, description="Uploaded targets are deleted this long after upload."
     )
-    access_token_ttl_seconds: float = Field(30 * _DAY, gt=0.0, description="Access lifetime.")
-    refresh_token_ttl_seconds: float = Field(30 * _DAY, gt=0.0, description="Refresh lifetime.")
-    max_persons: int = Field(30, ge=1, description="Uploads with more persons answer 400.")
-    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest upload.")
-    max_image_pixels: int = Field(50_000_000, ge=1, description="Largest decoded image.")
+    result_ttl_seconds: float = Field(
+        default=_DAY, gt=0.0, description="Result files are deleted this long after creation."
+    )
+    access_token_ttl_seconds: float = Field(
+        default=30 * _DAY, gt=0.0, description="Access lifetime."
+    )
+    refresh_token_ttl_seconds: float = Field(
+        default=30 * _DAY, gt=0.0, description="Refresh lifetime."
+    )
+    max_persons: int = Field(default=30, ge=1, description="Uploads with more persons answer 400.")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest upload.")
+    max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest decoded image.")
     blur_threshold: float = Field(
-        100.0,
+        default=100.0,
         ge=0.0,
         description="Faces whose variance of Laplacian (grey, native size) is below this "
         "are too blurry: approve=false. Sharp sample faces score ~900, a 9 px Gaussian "
         "blur brings them under ~35.",
     )
-    demo_email: str = Field("demo@piktid.local", description="Seeded demo account e-mail.")
-    demo_password: str = Field("demo-password", description="Seeded demo account password.")
-    demo_credits: int = Field(10, ge=0, description="Credits of the demo account.")
-    faults: FaultConfig = Field(default_factory=FaultConfig, description="Injected faults.")
+    demo_email: str = Field(default="demo@piktid.local", description="Seeded demo account e-mail.")
+    demo_password: str = Field(default="demo-password", description="Seeded demo account password.")
+    demo_credits: int = Field(default=10, ge=0, description="Credits of the demo account.")
+    faults: FaultConfig = Field(default=FaultConfig(), description="Injected faults.")

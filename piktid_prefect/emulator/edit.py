@@ -126,7 +126,7 @@ class EditRoutes:
         faults = frozenset(
             kind_
             for kind_ in ("lose_notification", "duplicate_notification", "error_notification")
-            if engine.faults.fires(kind_, path, email)  # type: ignore[arg-type]
+            if engine.faults.fires(kind_, path, email)
         )
         generation = engine.store.schedule(
             owner=email,

@@ -24,6 +24,7 @@ __all__ = ["EmulatorEngine"]
 
 # Even with nothing due, look again now and then: cheap, and robust to clock edits.
 _MAX_IDLE_WAIT_SECONDS = 0.25
+_PURGE_EVERY_SECONDS = 1.0
 
 
 class EmulatorEngine:
@@ -39,7 +40,7 @@ class EmulatorEngine:
         self.recorder = StatsRecorder()
         self.accounts = AccountBook(self.clock, config)
         self.store = Store(self.clock, config, self.recorder)
-        self.faults = FaultInjector(config.faults, self.recorder)
+        self.faults = FaultInjector(config, self.recorder)
         self.accounts.create(config.demo_email, config.demo_password, config.demo_credits)
         self._wake = threading.Event()
         self._idle = threading.Condition()
@@ -67,7 +68,6 @@ class EmulatorEngine:
 
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the injected faults (the fault RNG restarts from ``faults.seed``)."""
-        self.config.faults = faults
         self.faults.configure(faults)
 
     def drain(self, timeout: float = 10.0) -> bool:
@@ -83,8 +83,13 @@ class EmulatorEngine:
         return False
 
     def _run(self) -> None:
+        last_purge = time.monotonic()
         while not self._stopping.is_set():
             self._wake.clear()
+            if time.monotonic() - last_purge >= _PURGE_EVERY_SECONDS:
+                # Expired results and images would otherwise only go when someone polls.
+                self.store.purge()
+                last_purge = time.monotonic()
             for generation in self.store.pop_due():
                 with self._idle:
                     self._in_flight += 1

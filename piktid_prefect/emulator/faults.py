@@ -16,7 +16,7 @@ from typing import Any
 
 from piktid_prefect.emulator.accounts import AccountBook
 from piktid_prefect.emulator.clock import VirtualClock
-from piktid_prefect.emulator.config import FaultConfig, FaultKind
+from piktid_prefect.emulator.config import EmulatorConfig, FaultConfig, FaultKind
 from piktid_prefect.emulator.stats import StatsRecorder
 
 __all__ = ["DroppedConnection", "FaultInjector", "FaultMiddleware", "api_path"]
@@ -43,31 +43,41 @@ class FaultInjector:
     """Decides which faults fire, reproducibly for a given :class:`FaultConfig`.
 
     Args:
-        faults: The initial fault configuration.
+        config: The emulator configuration; its ``faults`` field is read at each decision.
         recorder: Counts every fault that fires.
     """
 
-    def __init__(self, faults: FaultConfig, recorder: StatsRecorder) -> None:
+    def __init__(self, config: EmulatorConfig, recorder: StatsRecorder) -> None:
         self._lock = threading.Lock()
         self._recorder = recorder
-        self._faults = faults
-        self._rng = random.Random(faults.seed)
+        self._config = config
+        self._seen = config.faults
+        self._rng = random.Random(config.faults.seed)
 
     @property
     def faults(self) -> FaultConfig:
-        """The configuration in force."""
-        return self._faults
+        """The configuration in force (``config.faults``, read at every decision)."""
+        with self._lock:
+            return self._current()
 
     def configure(self, faults: FaultConfig) -> None:
         """Replace the configuration and restart its RNG from its seed."""
         with self._lock:
-            self._faults = faults
+            self._config.faults = faults
+            self._current()
+
+    def _current(self) -> FaultConfig:
+        # Assigning ``config.faults`` directly works too: a new object restarts the RNG.
+        faults = self._config.faults
+        if faults is not self._seen:
+            self._seen = faults
             self._rng = random.Random(faults.seed)
+        return faults
 
     def fires(self, kind: FaultKind, path: str, email: str | None) -> bool:
         """Roll for ``kind`` on ``path``; count it when it fires."""
         with self._lock:
-            faults = self._faults
+            faults = self._current()
             rate = faults.rate(kind)
             if rate <= 0 or not faults.applies_to(path):
                 return False

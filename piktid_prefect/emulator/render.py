@@ -147,7 +147,7 @@ def subject_mask(pixels: np.ndarray, faces: list[FaceBox]) -> np.ndarray:
         # the same picture always gives the same mask.
         cv2.setRNGSeed(1234)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(small, mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(small, mask, (0, 0, 0, 0), bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
         hard = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     except cv2.error:
         hard = (mask != cv2.GC_BGD).astype(np.float32)

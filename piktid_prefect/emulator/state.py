@@ -96,7 +96,7 @@ class Store:
         self._next_notification = 1
         self._notifications: dict[int, _Notification] = {}
         self._last_poll: dict[str, float] = {}
-        self._files: dict[str, bytes] = {}
+        self._files: dict[str, tuple[bytes, float]] = {}
 
     # --- images and references ---------------------------------------------------------
 
@@ -234,13 +234,16 @@ class Store:
         """Store a result and return its file name."""
         with self._lock:
             name = f"{self._rng.getrandbits(96):024x}.jpg"
-            self._files[name] = data
+            self._files[name] = (data, self._clock.now() + self._config.result_ttl_seconds)
             return name
 
     def file(self, name: str) -> bytes | None:
         """A result file's bytes, if it exists."""
         with self._lock:
-            return self._files.get(name)
+            entry = self._files.get(name)
+            if entry is None or entry[1] <= self._clock.now():
+                return None
+            return entry[0]
 
     # --- notifications ----------------------------------------------------------------
 
@@ -300,7 +303,7 @@ class Store:
         return True
 
     def purge(self) -> None:
-        """Drop expired notifications and images."""
+        """Drop expired notifications, images and result files."""
         with self._lock:
             now = self._clock.now()
             ttl = self._config.notification_ttl_seconds
@@ -309,5 +312,7 @@ class Store:
                 del self._notifications[note.id]
             for image_id in [i for i, r in self._images.items() if r.expires_at <= now]:
                 del self._images[image_id]
+            for name in [n for n, (_, until) in self._files.items() if until <= now]:
+                del self._files[name]
         for note in expired:
             self._recorder.notification(note.owner, "expired")

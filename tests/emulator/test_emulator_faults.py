@@ -116,3 +116,10 @@ def test_faults_are_reproducible_from_their_seed(piktid_emulator: EmulatorServer
     assert first == sequence()
     assert {200, 503} == set(first)
     piktid_emulator.set_faults(FaultConfig())
+
+
+def test_assigning_config_faults_directly_also_works(api: Api) -> None:
+    api.emulator.config.faults = FaultConfig(endpoints=("/me",), http_502=1.0)
+    assert api.http.get("/me").status_code == 502
+    api.emulator.config.faults = FaultConfig()
+    assert api.http.get("/me").status_code == 200

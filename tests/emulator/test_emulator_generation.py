@@ -175,3 +175,12 @@ def test_polling_faster_than_every_3_seconds_answers_429_with_retry_after(api: A
 
 def test_unknown_result_files_answer_404(api: Api) -> None:
     assert httpx.get(f"{api.emulator.root_url}/files/nope.jpg").status_code == 404
+
+
+def test_result_files_expire_with_the_virtual_clock(api: Api) -> None:
+    api.generate(api.upload_id(), seed=1)
+    (note,) = api.wait_for(1)
+    link = note["data"]["links"][0]["l"]
+    assert httpx.get(link).status_code == 200
+    api.emulator.advance(api.emulator.config.result_ttl_seconds)
+    assert httpx.get(link).status_code == 404
