@@ -184,3 +184,20 @@ def test_result_files_expire_with_the_virtual_clock(api: Api) -> None:
     assert httpx.get(link).status_code == 200
     api.emulator.advance(api.emulator.config.result_ttl_seconds)
     assert httpx.get(link).status_code == 404
+
+
+def test_keyword_and_options_may_travel_as_objects(api: Api) -> None:
+    image_id = api.upload_id()
+    response = api.http.post(
+        "/edit/generate",
+        json={
+            "id_image": image_id,
+            "id_person": 0,
+            "keyword": {"Location": "Middle East"},
+            "category": "person",
+            "options": {"seed": 4},
+        },
+    )
+    assert response.status_code == 200, response.text
+    (note,) = api.wait_for(1)
+    assert note["data"]["keyword"] == '{"Location": "Middle East"}'
