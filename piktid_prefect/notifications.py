@@ -53,6 +53,7 @@ POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
 # How long a consumed result is remembered, to delete a duplicated copy of it.
 _RECENT_SECONDS = 900.0
 _MAX_BACKOFF_SECONDS = 60.0
+_MAX_BACKOFF_DOUBLINGS = 3
 
 
 @dataclass(eq=False)
@@ -66,7 +67,9 @@ class NotificationHub:
     """Polls one account's notifications and routes each to the job it belongs to.
 
     Args:
-        client_factory: Builds the (sync) client the polling thread uses.
+        client_factory: Builds the (sync) client the polling thread uses. It should not
+            retry by itself: a failed poll is simply repeated at the next interval, so
+            that waiting jobs' deadlines are checked between polls.
         poll_interval_seconds: Pause between two polls (PiktID asks for >= 3 s).
         clock: Monotonic clock, replaceable in tests.
     """
@@ -86,6 +89,7 @@ class NotificationHub:
         self._waiters: list[_Waiter] = []
         self._recent_links: dict[str, float] = {}
         self._thread: threading.Thread | None = None
+        self._polling_client: PiktidClient | None = None
         # The first poll comes one interval after the first job: no result is ready sooner.
         self._last_poll: float | None = None
         self.polls = 0
@@ -124,11 +128,23 @@ class NotificationHub:
 
     # --- the polling thread ---------------------------------------------------------------
 
+    def _client(self) -> PiktidClient:
+        # Kept across polling threads: building a client may mean logging in again.
+        with self._lock:
+            if self._polling_client is None:
+                self._polling_client = self._client_factory()
+            return self._polling_client
+
+    def close(self) -> None:
+        """Close the polling client (the next job builds a new one)."""
+        with self._lock:
+            client, self._polling_client = self._polling_client, None
+        if client is not None:
+            client.close()
+
     def _run(self) -> None:
         try:
-            # The client belongs to this thread alone: a later thread builds its own.
-            with self._client_factory() as client:
-                self._poll_until_idle(client)
+            self._poll_until_idle(self._client())
         except BaseException as exc:
             # Never leave a job waiting on a dead thread.
             logger.exception("Notification polling stopped")
@@ -165,7 +181,10 @@ class NotificationHub:
                     self._fail_all(exc)
                     continue
                 failures += 1
-                backoff = min(self.poll_interval_seconds * 2**failures, _MAX_BACKOFF_SECONDS)
+                backoff = min(
+                    self.poll_interval_seconds * 2 ** min(failures, _MAX_BACKOFF_DOUBLINGS),
+                    _MAX_BACKOFF_SECONDS,
+                )
                 next_poll = self._clock() + backoff
                 if state != "failing":
                     logger.warning("Notification polling failing (%s); backing off", exc)

@@ -24,6 +24,7 @@ __all__ = [
     "GenerationSpec",
     "Manifest",
     "OutputRecord",
+    "StaggerPlan",
     "UploadedImage",
     "derive_seed",
     "generation_identity",
@@ -87,6 +88,21 @@ def derive_seed(
     return int.from_bytes(digest.digest()[:4], "big") % 1_000_000
 
 
+class StaggerPlan(BaseModel):
+    """Where an output stands in its person's stagger (see :mod:`piktid_prefect.stagger`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Gate key: account, image hash and person.")
+    first: bool = Field(description="True for the person's first generation.")
+    seconds: float = Field(description="Delay of follow-ups after the first start.")
+
+    @property
+    def max_wait_seconds(self) -> float:
+        """A follow-up's longest wait when the first runs in another process."""
+        return 2.0 * self.seconds
+
+
 class GenerationResult(BaseModel):
     """A finished generation: its job and its result link."""
 
@@ -106,6 +122,7 @@ class OutputRecord(BaseModel):
     path: str = Field(description="Where the image was written.")
     id_image: str = Field(description="PiktID image id it was made from.")
     image: str = Field(description="Source image name.")
+    image_sha256: str = Field("", description="Content hash of the source image.")
     kind: JobKind = Field(description="person or background.")
     person: int | None = Field(description="Replaced person, or null for backgrounds.")
     keyword: dict[str, str] = Field(description="The keyword pair.")

@@ -1,0 +1,127 @@
+"""A flow for schedules: process every new image that appears in an input location.
+
+An image is new when ``manifest.json`` in the output folder does not yet list every
+requested keyword for its content hash. Images already done cost nothing: they are not
+even uploaded again. (If the manifest were lost, Prefect's result cache would still keep
+each paid output from being paid twice.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.blocks.core import Block
+
+from piktid_prefect._prefect_glue import CredentialsLike
+from piktid_prefect.errors import InvalidConfiguration
+from piktid_prefect.flows import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_STAGGER_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    IMAGE_SUFFIXES,
+    PersonSelection,
+    VariationsResult,
+    batch_variations,
+)
+from piktid_prefect.keywords import validate_background_keyword, validate_person_keyword
+from piktid_prefect.results import Manifest
+
+__all__ = ["pending_images", "process_new_images"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pending_images(
+    files: list[Path],
+    out_dir: str | Path,
+    person_keywords: list[dict[str, str]],
+    background_keywords: list[dict[str, str]],
+) -> list[Path]:
+    """The files whose requested outputs are not all in ``out_dir/manifest.json``."""
+    done: dict[str, set[tuple[str, str]]] = {}
+    for record in Manifest.merged(out_dir, []).outputs:
+        for pair in record.keyword.items():
+            done.setdefault(record.image_sha256, set()).add((record.kind, "=".join(pair)))
+    wanted = {("person", "=".join(p)) for k in person_keywords for p in k.items()} | {
+        ("background", "=".join(p)) for k in background_keywords for p in k.items()
+    }
+    return [f for f in files if not wanted <= done.get(_sha256(f), set())]
+
+
+def _local_copy(inbox: str, storage_block: str | None) -> Path:
+    if storage_block is None:
+        folder = Path(inbox)
+        if not folder.is_dir():
+            raise InvalidConfiguration(f"Input folder {inbox} does not exist")
+        return folder
+    block: Any = Block.load(storage_block)
+    if not hasattr(block, "get_directory"):
+        raise InvalidConfiguration(
+            f"Block {storage_block!r} ({type(block).__name__}) cannot list files"
+        )
+    local = Path(tempfile.mkdtemp(prefix="piktid-inbox-"))
+    block.get_directory(from_path=inbox, local_path=str(local))
+    return local
+
+
+@flow(name="piktid-process-new-images")
+def process_new_images(
+    inbox: str = "piktid-inbox",
+    person_keywords: list[dict[str, str]] | None = None,
+    background_keywords: list[dict[str, str]] | None = None,
+    storage_block: str | None = None,
+    persons: PersonSelection = "approved",
+    relight_strength: float | None = None,
+    credentials: CredentialsLike = None,
+    out_dir: str = "piktid-output",
+    stagger_seconds: float = DEFAULT_STAGGER_SECONDS,
+    max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    concurrency_limit: str | None = None,
+) -> VariationsResult:
+    """Make the requested variations of every image in ``inbox`` not processed yet.
+
+    Args:
+        inbox: A local folder, or a path inside ``storage_block``.
+        person_keywords: Location keywords for person replacements.
+        background_keywords: Background keywords.
+        storage_block: Name of a saved Prefect filesystem block (``LocalFileSystem``,
+            ``RemoteFileSystem``, S3/GCS/Azure blocks...) to read ``inbox`` from.
+        persons, relight_strength, credentials, out_dir, stagger_seconds, max_in_flight,
+        timeout_seconds, concurrency_limit: as in :func:`~piktid_prefect.flows.batch_variations`.
+    """
+    logger = get_run_logger()
+    person_kw = [validate_person_keyword(k) for k in person_keywords or []]
+    background_kw = [validate_background_keyword(k) for k in background_keywords or []]
+    if not person_kw and not background_kw:
+        raise InvalidConfiguration("Give person_keywords and/or background_keywords")
+    folder = _local_copy(inbox, storage_block)
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        new = pending_images(files, out_dir, person_kw, background_kw)
+        logger.info("%d image(s) in %s, %d new", len(files), inbox, len(new))
+        if not new:
+            return VariationsResult(manifest_path=str(Path(out_dir) / "manifest.json"))
+        return batch_variations(
+            images=[str(p) for p in new],
+            person_keywords=person_kw,
+            background_keywords=background_kw,
+            persons=persons,
+            relight_strength=relight_strength,
+            credentials=credentials,
+            out_dir=out_dir,
+            stagger_seconds=stagger_seconds,
+            max_in_flight=max_in_flight,
+            timeout_seconds=timeout_seconds,
+            concurrency_limit=concurrency_limit,
+        )
+    finally:
+        if storage_block is not None:
+            shutil.rmtree(folder, ignore_errors=True)
