@@ -24,6 +24,22 @@ _EXPORTS: dict[str, str] = {
     "BackgroundOptions": "piktid_prefect.models",
     # prefect layer
     "PiktidCredentials": "piktid_prefect.credentials",
+    "UploadedImage": "piktid_prefect.results",
+    "GenerationSpec": "piktid_prefect.results",
+    "GenerationResult": "piktid_prefect.results",
+    "OutputRecord": "piktid_prefect.results",
+    "upload_image": "piktid_prefect.tasks",
+    "start_person_generation": "piktid_prefect.tasks",
+    "start_background_edit": "piktid_prefect.tasks",
+    "await_notification": "piktid_prefect.tasks",
+    "generate_output": "piktid_prefect.tasks",
+    "download_result": "piktid_prefect.tasks",
+    "generate_people": "piktid_prefect.flows",
+    "edit_backgrounds": "piktid_prefect.flows",
+    "batch_variations": "piktid_prefect.flows",
+    "person_and_background_variations": "piktid_prefect.flows",
+    "VariationsResult": "piktid_prefect.flows",
+    "process_new_images": "piktid_prefect.inbox",
 }
 
 __all__ = sorted(_EXPORTS)

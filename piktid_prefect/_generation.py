@@ -31,7 +31,7 @@ from piktid_prefect.errors import (
 )
 from piktid_prefect.images import load_image
 from piktid_prefect.models import GenerationJob, Notification
-from piktid_prefect.notifications import get_hub
+from piktid_prefect.notifications import NotificationHub, get_hub
 from piktid_prefect.results import (
     GenerationResult,
     GenerationSpec,
@@ -119,17 +119,21 @@ def start(
         return exc.job
 
 
-def wait(
-    credentials: PiktidCredentials, job: GenerationJob, *, timeout_seconds: float
-) -> Notification:
-    """Wait for ``job``'s notification through the account's shared poller."""
-    hub = get_hub(
+def hub_for(credentials: PiktidCredentials) -> NotificationHub:
+    """This process's notification poller for the account."""
+    return get_hub(
         credentials.account_key,
         # One attempt per poll: the hub repeats failed polls on its own schedule.
         partial(credentials.get_client, retry=RetryPolicy(max_attempts=1)),
         poll_interval_seconds=credentials.poll_interval_seconds,
     )
-    return hub.wait(job, timeout_seconds=timeout_seconds)
+
+
+def wait(
+    credentials: PiktidCredentials, job: GenerationJob, *, timeout_seconds: float
+) -> Notification:
+    """Wait for ``job``'s notification through the account's shared poller."""
+    return hub_for(credentials).wait(job, timeout_seconds=timeout_seconds)
 
 
 @contextlib.contextmanager

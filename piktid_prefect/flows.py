@@ -232,11 +232,14 @@ def run_outputs(
     for future in as_completed(list(downloads)):
         image, spec, generated = downloads[future]
         try:
-            outputs.append(future.result())
+            record = future.result()
+            outputs.append(record)
             progress.advance()
+            logger.info("%d/%d delivered %s", progress.done, len(work), Path(record.path).name)
         except Exception as exc:
             progress.advance(failed=True)
             exc = _root_cause(generated, exc)
+            logger.warning("%d/%d failed: %s", progress.done, len(work), exc)
             failures.append(
                 FailedOutput(
                     image=image.name,

@@ -56,7 +56,7 @@ __all__ = [
 UPLOAD_CACHE_EXPIRATION = timedelta(hours=23)
 DEFAULT_TIMEOUT_SECONDS = 600.0
 
-_transient_retries: dict[str, Any] = {
+transient_retries: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2),
     "retry_jitter_factor": 0.5,
@@ -64,7 +64,7 @@ _transient_retries: dict[str, Any] = {
 }
 
 
-def _upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+def upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     credentials = resolve_credentials(parameters.get("credentials"))
     payload = load_image(parameters["image"])
     options = parameters.get("options") or {}
@@ -76,10 +76,10 @@ def _upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
 @task(
     name="piktid-upload-image",
     task_run_name="upload {image}",
-    cache_key_fn=_upload_cache_key,
+    cache_key_fn=upload_cache_key,
     cache_expiration=UPLOAD_CACHE_EXPIRATION,
     persist_result=True,
-    **_transient_retries,
+    **transient_retries,
 )
 def upload_image(
     credentials: CredentialsLike,
@@ -168,7 +168,7 @@ def await_notification(
     return logic.wait(resolve_credentials(credentials), job, timeout_seconds=timeout_seconds)
 
 
-def _generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     credentials = resolve_credentials(parameters.get("credentials"))
     image: UploadedImage = parameters["image"]
     return "piktid-generation-" + logic.identity(credentials, image, parameters["spec"])
@@ -177,9 +177,9 @@ def _generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
 @task(
     name="piktid-generate-output",
     task_run_name="{spec.kind} {image.name} {spec.keyword}",
-    cache_key_fn=_generation_cache_key,
+    cache_key_fn=generation_cache_key,
     persist_result=True,
-    **_transient_retries,
+    **transient_retries,
 )
 def generate_output(
     credentials: CredentialsLike,
@@ -230,7 +230,7 @@ def generate_output(
 @task(
     name="piktid-download-result",
     task_run_name="download {result.spec.keyword}",
-    **_transient_retries,
+    **transient_retries,
 )
 def download_result(
     credentials: CredentialsLike,

@@ -1,0 +1,167 @@
+"""Async twins of :mod:`piktid_prefect.tasks`, for ``async def`` flows.
+
+Same names with an ``a`` prefix, same caching, retries and credit safety: each twin
+runs the very same logic (``piktid_prefect._generation``) off the event loop, and
+``aawait_notification`` awaits the shared poller's future without holding a thread.
+
+Example:
+    ```python
+    import asyncio
+    from prefect import flow
+    from piktid_prefect.async_tasks import aupload_image
+
+    @flow
+    async def my_flow():
+        uploaded = await aupload_image(None, "portrait.jpg")
+        return uploaded.approved_person_ids
+
+    asyncio.run(my_flow())
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.filesystems import WritableFileSystem
+
+from piktid_prefect import _generation as logic
+from piktid_prefect._prefect_glue import CredentialsLike, resolve_credentials
+from piktid_prefect.models import GenerationJob, Notification
+from piktid_prefect.results import (
+    GenerationResult,
+    GenerationSpec,
+    OutputRecord,
+    StaggerPlan,
+    UploadedImage,
+)
+from piktid_prefect.tasks import (
+    DEFAULT_TIMEOUT_SECONDS,
+    UPLOAD_CACHE_EXPIRATION,
+    generate_output,
+    generation_cache_key,
+    transient_retries,
+    upload_cache_key,
+)
+
+__all__ = [
+    "aawait_notification",
+    "adownload_result",
+    "agenerate_output",
+    "astart_background_edit",
+    "astart_person_generation",
+    "aupload_image",
+]
+
+
+@task(
+    name="piktid-upload-image",
+    task_run_name="upload {image}",
+    cache_key_fn=upload_cache_key,
+    cache_expiration=UPLOAD_CACHE_EXPIRATION,
+    persist_result=True,
+    **transient_retries,
+)
+async def aupload_image(
+    credentials: CredentialsLike,
+    image: str | Path | bytes,
+    *,
+    name: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> UploadedImage:
+    """Async :func:`~piktid_prefect.tasks.upload_image` (shares its cache)."""
+    creds = resolve_credentials(credentials)
+    return await asyncio.to_thread(logic.upload, creds, image, name=name, options=options)
+
+
+@task(name="piktid-start-person-generation", cache_policy=NO_CACHE)
+async def astart_person_generation(
+    credentials: CredentialsLike,
+    image: UploadedImage,
+    person_id: int,
+    keyword: dict[str, str],
+    *,
+    options: dict[str, Any] | None = None,
+) -> GenerationJob:
+    """Async :func:`~piktid_prefect.tasks.start_person_generation` (never retried)."""
+    spec = GenerationSpec(
+        kind="person", person_id=person_id, keyword=keyword, options=options or {}
+    )
+    return await asyncio.to_thread(logic.start, resolve_credentials(credentials), image, spec)
+
+
+@task(name="piktid-start-background-edit", cache_policy=NO_CACHE)
+async def astart_background_edit(
+    credentials: CredentialsLike,
+    image: UploadedImage,
+    keyword: dict[str, str] | None = None,
+    *,
+    prompt: str = "",
+    options: dict[str, Any] | None = None,
+) -> GenerationJob:
+    """Async :func:`~piktid_prefect.tasks.start_background_edit` (never retried)."""
+    spec = GenerationSpec(
+        kind="background", keyword=keyword or {}, prompt=prompt, options=options or {}
+    )
+    return await asyncio.to_thread(logic.start, resolve_credentials(credentials), image, spec)
+
+
+@task(name="piktid-await-notification", cache_policy=NO_CACHE)
+async def aawait_notification(
+    credentials: CredentialsLike,
+    job: GenerationJob,
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Notification:
+    """Async :func:`~piktid_prefect.tasks.await_notification`: awaits the shared poller."""
+    hub = logic.hub_for(resolve_credentials(credentials))
+    return await asyncio.wrap_future(hub.submit(job, timeout_seconds=timeout_seconds))
+
+
+@task(
+    name="piktid-generate-output",
+    task_run_name="{spec.kind} {image.name} {spec.keyword}",
+    cache_key_fn=generation_cache_key,
+    persist_result=True,
+    **transient_retries,
+)
+async def agenerate_output(
+    credentials: CredentialsLike,
+    image: UploadedImage,
+    spec: GenerationSpec,
+    *,
+    stagger: StaggerPlan | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_in_flight: int | None = None,
+    concurrency_limit: str | None = None,
+) -> GenerationResult:
+    """Async :func:`~piktid_prefect.tasks.generate_output` (shares its cache)."""
+    return await asyncio.to_thread(
+        generate_output.fn,
+        credentials,
+        image,
+        spec,
+        stagger=stagger,
+        timeout_seconds=timeout_seconds,
+        max_in_flight=max_in_flight,
+        concurrency_limit=concurrency_limit,
+    )
+
+
+@task(
+    name="piktid-download-result",
+    task_run_name="download {result.spec.keyword}",
+    **transient_retries,
+)
+async def adownload_result(
+    credentials: CredentialsLike,
+    result: GenerationResult,
+    destination: str | Path | WritableFileSystem = "piktid-output",
+) -> OutputRecord:
+    """Async :func:`~piktid_prefect.tasks.download_result`."""
+    creds = resolve_credentials(credentials)
+    return await asyncio.to_thread(logic.download, creds, result, destination)

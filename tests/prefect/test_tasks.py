@@ -1,0 +1,135 @@
+"""The single-step tasks, composed by hand in user flows (sync and async)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from prefect import flow
+from prefect.filesystems import LocalFileSystem
+
+from piktid_prefect.async_tasks import (
+    aawait_notification,
+    adownload_result,
+    agenerate_output,
+    astart_background_edit,
+    aupload_image,
+)
+from piktid_prefect.errors import GenerationFailed
+from piktid_prefect.flows import generate_people
+from piktid_prefect.results import GenerationSpec
+from piktid_prefect.tasks import (
+    await_notification,
+    download_result,
+    generate_output,
+    start_person_generation,
+    upload_image,
+)
+from tests.prefect.helpers import requests_to
+
+
+def test_sync_steps_compose_upload_start_wait(
+    credentials, piktid_emulator, piktid_account, samples, time_scale
+) -> None:
+    @flow
+    def by_hand() -> tuple[str, str]:
+        uploaded = upload_image(credentials, str(samples["astronaut"]))
+        job = start_person_generation(credentials, uploaded, 0, {"Location": "Oceania"})
+        note = await_notification(credentials, job, timeout_seconds=600 * time_scale)
+        return uploaded.image_id, note.links[0].url
+
+    image_id, link = by_hand()
+    assert link.startswith(piktid_emulator.base_url.rsplit("/api", 1)[0])
+    stats = piktid_emulator.stats(piktid_account.email)
+    assert stats.credits_charged == 1 and stats.notifications_deleted == 1
+    assert image_id
+
+
+async def test_async_twins_compose_and_share_the_cache(
+    credentials, piktid_emulator, piktid_account, samples, tmp_path, time_scale
+) -> None:
+    @flow
+    async def by_hand_async() -> tuple[Path, str]:
+        uploaded = await aupload_image(credentials, str(samples["grace_hopper"]))
+        job = await astart_background_edit(
+            credentials, uploaded, {"seasonal": "Winter"}, options={"seed": 3}
+        )
+        note = await aawait_notification(credentials, job, timeout_seconds=600 * time_scale)
+        spec = GenerationSpec(kind="person", person_id=0, keyword={"Location": "Africa"})
+        result = await agenerate_output(
+            credentials, uploaded, spec, timeout_seconds=600 * time_scale
+        )
+        record = await adownload_result(credentials, result, str(tmp_path))
+        again = await aupload_image(credentials, str(samples["grace_hopper"]))
+        assert again.image_id == uploaded.image_id  # cached: no second upload
+        return Path(record.path), note.links[0].url
+
+    path, link = await by_hand_async()
+    with Image.open(path) as picture:
+        picture.load()
+    stats = piktid_emulator.stats(piktid_account.email)
+    assert stats.credits_charged == 2
+    assert requests_to(stats, "/edit/target") == 1
+    assert link
+
+
+def test_error_notification_fails_the_wait_with_its_message(
+    credentials, piktid_emulator, piktid_account, samples, time_scale
+) -> None:
+    from piktid_prefect.emulator import FaultConfig
+
+    piktid_emulator.set_faults(FaultConfig(error_notification=1.0))
+
+    @flow
+    def failing() -> None:
+        uploaded = upload_image(credentials, str(samples["astronaut"]))
+        spec = GenerationSpec(kind="person", person_id=0, keyword={"Location": "Oceania"})
+        generate_output(credentials, uploaded, spec, timeout_seconds=600 * time_scale)
+
+    with pytest.raises(GenerationFailed, match="person=0 Location=Oceania"):
+        failing()
+
+
+def test_expired_upload_is_uploaded_again_by_itself(
+    credentials, piktid_emulator, piktid_account, samples, tmp_path, time_scale
+) -> None:
+    first = generate_people(
+        image=str(samples["astronaut"]),
+        keywords=[{"Location": "Oceania"}],
+        credentials=credentials,
+        out_dir=str(tmp_path),
+        timeout_seconds=600 * time_scale,
+    )
+    piktid_emulator.advance(25 * 3600)  # PiktID deletes uploads after 24 h
+
+    again = generate_people(
+        image=str(samples["astronaut"]),
+        keywords=[{"Location": "Oceania"}, {"Location": "East Asia"}],
+        credentials=credentials,
+        out_dir=str(tmp_path),
+        stagger_seconds=15 * time_scale,
+        timeout_seconds=600 * time_scale,
+    )
+    stats = piktid_emulator.stats(piktid_account.email)
+    assert requests_to(stats, "/edit/target") == 2
+    assert stats.credits_charged == 2  # Oceania was not paid again
+    new_ids = {o.id_image for o in again.outputs if o.keyword["Location"] == "East Asia"}
+    assert new_ids and new_ids != {first.outputs[0].id_image}
+
+
+def test_download_to_a_prefect_filesystem_block(credentials, samples, tmp_path, time_scale) -> None:
+    storage = LocalFileSystem(basepath=str(tmp_path / "bucket"))
+
+    @flow
+    def to_block() -> str:
+        uploaded = upload_image(credentials, str(samples["astronaut"]))
+        spec = GenerationSpec(kind="background", keyword={"florals": "Roses"}, options={"seed": 9})
+        result = generate_output(credentials, uploaded, spec, timeout_seconds=600 * time_scale)
+        return download_result(credentials, result, storage).path
+
+    name = to_block()
+    written = tmp_path / "bucket" / name
+    assert name == "astronaut_bg_florals-Roses_s9.jpg"
+    with Image.open(written) as picture:
+        picture.load()
