@@ -97,7 +97,7 @@ def print_summary(result: Any, out: Path) -> None:
     """A table of the outputs, on stdout."""
     table = Table(title=f"PiktID outputs in {out}")
     for column in ("image", "person", "keyword", "seed", "file"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for record in result.outputs:
         table.add_row(
             record.image,
