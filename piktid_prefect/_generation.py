@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
@@ -241,7 +241,8 @@ def download(
     if isinstance(destination, WritableFileSystem):
         data = client.download(result.link)
         assert isinstance(data, bytes)
-        destination.write_path(filename, data)
+        # Prefect's filesystem methods are sync-compatible: called from a thread, they run.
+        cast(Any, destination).write_path(filename, data)
         path, sha256 = filename, hashlib.sha256(data).hexdigest()
     else:
         target = _writable_folder(destination) / filename

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event
@@ -35,7 +35,9 @@ def resolve_credentials(credentials: CredentialsLike) -> PiktidCredentials:
     with _loaded_lock:
         block = _loaded.get(credentials)
         if block is None:
-            block = _loaded[credentials] = PiktidCredentials.load(credentials)
+            block = _loaded[credentials] = cast(
+                PiktidCredentials, PiktidCredentials.load(credentials)
+            )
         return block
 
 

@@ -6,7 +6,6 @@ outputs failed exits with status 1 after writing the ones that succeeded.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -235,4 +234,4 @@ def main() -> None:  # pragma: no cover - console entry for `python -m`
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -156,9 +156,9 @@ def _image_files(
     images: str | Sequence[str | UploadedImage],
 ) -> list[str | UploadedImage]:
     if isinstance(images, str) and Path(images).is_dir():
-        files: list[str | UploadedImage] = sorted(
-            str(p) for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files: list[str | UploadedImage] = [
+            str(p) for p in sorted(Path(images).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
         if not files:
             raise InvalidInput(f"No .jpg/.png/.webp image in folder {images}")
         return files
@@ -221,7 +221,8 @@ def run_outputs(
         if stagger is not None and stagger.first:
             # A cached first output never starts: open its gate when it is done anyway.
             generated.add_done_callback(partial(_open_gate, stagger.key))
-        downloads[download_result.submit(credentials, generated, out_dir)] = (
+        # Prefect resolves the upstream future into its result before the download runs.
+        downloads[download_result.submit(credentials, generated, out_dir)] = (  # type: ignore[call-overload]
             image,
             spec,
             generated,
@@ -385,7 +386,8 @@ def _background_options(
 ) -> dict[str, Any]:
     extra = {"relight_strength": relight_strength, "seed": seed}
     merged = {**(options or {}), **{k: v for k, v in extra.items() if v is not None}}
-    return BackgroundOptions.coerce(merged).model_dump(exclude_none=True)
+    checked: BackgroundOptions = BackgroundOptions.coerce(merged)
+    return checked.model_dump(exclude_none=True)
 
 
 @flow(name="piktid-batch-variations")

@@ -105,7 +105,7 @@ class _OptionsModel(BaseModel):
         if isinstance(value, cls):
             return value
         try:
-            return cls.model_validate(dict(value))  # type: ignore[arg-type]
+            return cls.model_validate(dict(value))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

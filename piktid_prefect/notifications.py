@@ -211,7 +211,7 @@ class NotificationHub:
                 )
             )
 
-    def _fail_all(self, exc: PiktidError) -> None:
+    def _fail_all(self, exc: Exception) -> None:
         with self._lock:
             waiters, self._waiters = self._waiters, []
         for waiter in waiters:

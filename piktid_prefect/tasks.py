@@ -216,7 +216,7 @@ def generate_output(
             concurrency_limit=concurrency_limit,
             stagger=stagger,
             reupload=lambda: upload_image.with_options(refresh_cache=True)(
-                creds, image.source, name=image.name
+                creds, image.source or b"", name=image.name
             ),
         )
     except Exception as exc:

@@ -27,7 +27,7 @@ class Progress:
         self.total = max(total, 1)
         self.done = 0
         self.failed = 0
-        self._id: UUID = create_progress_artifact(
+        self._id: UUID = create_progress_artifact(  # type: ignore[assignment]
             progress=0.0, key=key, description=f"0 of {total} PiktID outputs done"
         )
 
