@@ -133,7 +133,8 @@ def subject_mask(pixels: np.ndarray, faces: list[FaceBox]) -> np.ndarray:
     mask = np.full((sh, sw), cv2.GC_BGD, np.uint8)
     # One probable-foreground column per face (a body hangs below each face), so that
     # several people do not merge into one rectangle that swallows the scene between them.
-    columns = [(f.x - 0.7 * f.w, f.x + 1.7 * f.w, f.y - 0.4 * f.h) for f in faces]
+    # Shoulders reach about 1.5 face widths each side of the face.
+    columns = [(f.x - 1.5 * f.w, f.x + 2.5 * f.w, f.y - 0.4 * f.h) for f in faces]
     if not columns:
         columns = [(width * 0.2, width * 0.8, height * 0.12)]
     for left, right, top in columns:
@@ -142,6 +143,11 @@ def subject_mask(pixels: np.ndarray, faces: list[FaceBox]) -> np.ndarray:
     for f in faces:
         fx, fy = int(f.x * scale), int(f.y * scale)
         mask[fy : fy + int(f.h * scale), fx : fx + int(f.w * scale)] = cv2.GC_FGD
+        # The neck and chest right below a face are the subject too: anchoring them keeps
+        # GrabCut from giving the body away to a background of similar colour.
+        chest_top, chest_bottom = fy + int(f.h * scale), min(sh, fy + int(2.2 * f.h * scale))
+        cx0, cx1 = int((f.x + 0.2 * f.w) * scale), int((f.x + 0.8 * f.w) * scale)
+        mask[chest_top:chest_bottom, cx0:cx1] = cv2.GC_FGD
     try:
         # GrabCut seeds its GMMs with k-means++ on OpenCV's thread-local RNG: reseed it so
         # the same picture always gives the same mask.
