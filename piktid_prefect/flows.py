@@ -196,6 +196,10 @@ def run_outputs(
 ) -> VariationsResult:
     """Generate and download every (image, spec) concurrently, inside the current flow."""
     logger = get_run_logger()
+    # The same output asked twice (a repeated keyword, an image listed twice) is made once:
+    # two concurrent runs of one cache key would both pay.
+    unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
+    work = list(unique.values())
     progress = Progress(len(work))
     run_id = uuid.uuid4().hex[:8]
     seen_persons: set[str] = set()

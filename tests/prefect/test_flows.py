@@ -179,3 +179,17 @@ def test_blurry_person_is_refused_before_any_credit(
     with pytest.raises(InvalidPerson, match="approved"):
         run_people(credentials, blurry, tmp_path / "out", time_scale)
     assert piktid_emulator.stats(piktid_account.email).credits_charged == 0
+
+
+def test_a_repeated_keyword_is_made_and_paid_once(
+    credentials, piktid_emulator, piktid_account, samples, tmp_path, time_scale
+) -> None:
+    result = run_people(
+        credentials,
+        samples["astronaut"],
+        tmp_path,
+        time_scale,
+        keywords=[{"Location": "Oceania"}, {"location": "Oceania"}],
+    )
+    assert len(result.outputs) == 1
+    assert piktid_emulator.stats(piktid_account.email).credits_charged == 1
