@@ -30,6 +30,7 @@ from piktid_prefect.errors import (
     ServerError,
 )
 from piktid_prefect.images import load_image
+from piktid_prefect.journal import JobJournal, default_journal
 from piktid_prefect.models import GenerationJob, Notification
 from piktid_prefect.notifications import NotificationHub, get_hub
 from piktid_prefect.results import (
@@ -41,7 +42,7 @@ from piktid_prefect.results import (
     generation_identity,
     output_filename,
 )
-from piktid_prefect.stagger import gate_for
+from piktid_prefect.stagger import StaggerGate, gate_for
 
 _clients: dict[tuple[int, str, str, float], PiktidClient] = {}
 _slots: dict[tuple[int, str, int], threading.BoundedSemaphore] = {}
@@ -163,52 +164,83 @@ def generate(
     concurrency_limit: str | None = None,
     stagger: StaggerPlan | None = None,
     reupload: Callable[[], UploadedImage] | None = None,
+    journal: JobJournal | None = None,
 ) -> GenerationResult:
-    """Start ``spec`` and wait for its result, settling lost answers without paying twice.
+    """Start ``spec`` and wait for its result, never paying twice for one output.
 
+    - A job started by an earlier, crashed run (in the journal, notification still
+      possible) is waited for instead of started again.
     - A follow-up of a person waits for the stagger after the person's first start.
     - ``ImageNotFound`` at start (the upload expired): upload again, then start.
     - Start answer lost: wait for the notification anyway. It arrives -> the start had
       gone through. It times out -> the start never happened: start once more.
     """
+    journal = journal or default_journal()
+    output_id = identity(credentials, image, spec)
+    resumed = journal.pending(output_id, max_age_seconds=timeout_seconds)
     gate = gate_for(stagger.key) if stagger else None
-    if stagger and gate and not stagger.first:
+    if gate and stagger and not stagger.first and resumed is None:
         gate.wait(stagger.seconds, max_wait_seconds=stagger.max_wait_seconds)
     with _in_flight_slot(credentials, max_in_flight, concurrency_limit):
         started = time.monotonic()
-        first_job: GenerationJob | None = None
+        if resumed is not None:
+            job, wait_seconds = resumed, timeout_seconds - (time.time() - resumed.started_at)
+            if gate and stagger and stagger.first:
+                gate.open(resumed.started_at)
+        else:
+            job, image = _start_first(credentials, image, spec, gate, stagger, reupload)
+            wait_seconds = timeout_seconds
+        journal.record(output_id, job)
         try:
             try:
-                job = first_job = start(credentials, image, spec)
-            except ImageNotFound:
-                if reupload is None or image.source is None:
+                notification = wait(credentials, job, timeout_seconds=wait_seconds)
+            except NotificationTimeout:
+                if job.confirmed and resumed is None:
                     raise
-                image = reupload()
-                job = first_job = start(credentials, image, spec)
+                # Never started (its answer was lost), or the crashed run's job is gone.
+                job = start(credentials, image, spec)
+                journal.record(output_id, job)
+                notification = wait(credentials, job, timeout_seconds=timeout_seconds)
         finally:
-            if stagger and gate and stagger.first:
-                # Opened on failure too (with no delay), so follow-ups never hang.
-                gate.open(first_job.started_at if first_job else None)
-        try:
-            notification = wait(credentials, job, timeout_seconds=timeout_seconds)
-        except NotificationTimeout:
-            if job.confirmed:
-                raise
-            job = start(credentials, image, spec)
-            notification = wait(credentials, job, timeout_seconds=timeout_seconds)
+            journal.settle(output_id)
     links = notification.links
     if not links:
         raise ServerError(
             f"The notification for {job.label} carries no result link", status_code=502
         )
     return GenerationResult(
-        identity=identity(credentials, image, spec),
+        identity=output_id,
         image=image,
         spec=spec,
         job=job,
         link=links[0].url,
         seconds=time.monotonic() - started,
     )
+
+
+def _start_first(
+    credentials: PiktidCredentials,
+    image: UploadedImage,
+    spec: GenerationSpec,
+    gate: StaggerGate | None,
+    stagger: StaggerPlan | None,
+    reupload: Callable[[], UploadedImage] | None,
+) -> tuple[GenerationJob, UploadedImage]:
+    """Start, uploading again once if PiktID forgot the image; open the person's gate."""
+    job: GenerationJob | None = None
+    try:
+        try:
+            job = start(credentials, image, spec)
+        except ImageNotFound:
+            if reupload is None or image.source is None:
+                raise
+            image = reupload()
+            job = start(credentials, image, spec)
+    finally:
+        if gate and stagger and stagger.first:
+            # Opened on failure too (with no delay), so follow-ups never hang.
+            gate.open(job.started_at if job else None)
+    return job, image
 
 
 def _sha256_file(path: Path) -> str:
