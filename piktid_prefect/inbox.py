@@ -12,10 +12,11 @@ import hashlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.blocks.core import Block
+from pydantic import Field
 
 from piktid_prefect._prefect_glue import CredentialsLike
 from piktid_prefect.errors import InvalidConfiguration
@@ -28,10 +29,22 @@ from piktid_prefect.flows import (
     VariationsResult,
     batch_variations,
 )
-from piktid_prefect.keywords import validate_background_keyword, validate_person_keyword
+from piktid_prefect.keywords import (
+    BackgroundCategory,
+    Location,
+    validate_background_keyword,
+    validate_person_keyword,
+)
 from piktid_prefect.results import Manifest
 
 __all__ = ["pending_images", "process_new_images"]
+
+# Typed so that the deployment's parameter schema rejects a bad run before it is queued:
+# an unknown Location, a background category outside the vocabulary (its value is checked
+# by the flow, still before any credit), a zero timeout.
+PersonKeyword = dict[Literal["Location"], Location]
+BackgroundKeyword = dict[BackgroundCategory, str]
+PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
 def _sha256(path: Path) -> str:
@@ -74,16 +87,16 @@ def _local_copy(inbox: str, storage_block: str | None) -> Path:
 @flow(name="piktid-process-new-images")
 def process_new_images(
     inbox: str = "piktid-inbox",
-    person_keywords: list[dict[str, str]] | None = None,
-    background_keywords: list[dict[str, str]] | None = None,
+    person_keywords: list[PersonKeyword] | None = None,
+    background_keywords: list[BackgroundKeyword] | None = None,
     storage_block: str | None = None,
     persons: PersonSelection = "approved",
-    relight_strength: float | None = None,
+    relight_strength: Annotated[float, Field(ge=0, le=1)] | None = None,
     credentials: CredentialsLike = None,
     out_dir: str = "piktid-output",
-    stagger_seconds: float = DEFAULT_STAGGER_SECONDS,
-    max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    stagger_seconds: Annotated[float, Field(ge=0)] = DEFAULT_STAGGER_SECONDS,
+    max_in_flight: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_IN_FLIGHT,
+    timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
 ) -> VariationsResult:
     """Make the requested variations of every image in ``inbox`` not processed yet.
@@ -98,8 +111,8 @@ def process_new_images(
         timeout_seconds, concurrency_limit: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
-    person_kw = [validate_person_keyword(k) for k in person_keywords or []]
-    background_kw = [validate_background_keyword(k) for k in background_keywords or []]
+    person_kw = [validate_person_keyword(dict(k)) for k in person_keywords or []]
+    background_kw = [validate_background_keyword(dict(k)) for k in background_keywords or []]
     if not person_kw and not background_kw:
         raise InvalidConfiguration("Give person_keywords and/or background_keywords")
     folder = _local_copy(inbox, storage_block)

@@ -1,0 +1,244 @@
+"""The shipped deployments on a real ``prefect server``: deployed with ``prefect deploy
+--all``, run by a ``process`` worker, against the PiktID emulator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from piktid_prefect.demo import sample_images
+from tests.e2e.conftest import CREDENTIALS_BLOCK, PrefectStack
+
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT_SECONDS = 120.0
+LOCATIONS = [{"Location": "Oceania"}, {"Location": "East Asia"}]
+BACKGROUNDS = [{"nature_landscapes": "Beach"}]
+
+
+@contextmanager
+def api(stack: PrefectStack) -> Iterator[SyncPrefectClient]:
+    with (
+        temporary_settings({PREFECT_API_URL: stack.api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
+
+
+def fast(stack: PrefectStack, **parameters: Any) -> dict[str, Any]:
+    """Run parameters scaled to the emulator's fast clock, on the e2e credentials block."""
+    scale = float(stack.emulator.config.time_scale)
+    return {
+        "credentials": CREDENTIALS_BLOCK,
+        "stagger_seconds": 15.0 * scale,
+        "timeout_seconds": 600.0 * scale,
+        **parameters,
+    }
+
+
+def trigger(client: SyncPrefectClient, name: str, parameters: dict[str, Any]) -> FlowRun:
+    deployment = client.read_deployment_by_name(name)
+    return client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+
+def wait_for(client: SyncPrefectClient, *run_ids: UUID) -> list[FlowRun]:
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        runs = [client.read_flow_run(run_id) for run_id in run_ids]
+        if all(run.state is not None and run.state.is_final() for run in runs):
+            return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"runs not finished in {RUN_TIMEOUT_SECONDS:g} s: {runs}")
+        time.sleep(0.5)
+
+
+def artifacts_of(client: SyncPrefectClient, run: FlowRun) -> list[Any]:
+    """Artifacts of the run and of its subflow runs."""
+    children = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])
+        )
+    )
+    ids = [run.id, *(child.id for child in children)]
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
+    )
+
+
+def inbox_with(tmp_path: Path, *stems: str) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for sample in sample_images():
+        if sample.stem in stems:
+            shutil.copy(sample, inbox / sample.name)
+    return inbox
+
+
+def test_deploy_all_creates_a_scheduled_and_on_demand_deployments(
+    prefect_stack: PrefectStack,
+) -> None:
+    with api(prefect_stack) as client:
+        inbox = client.read_deployment_by_name("piktid-process-new-images/piktid-inbox")
+        batch = client.read_deployment_by_name("piktid-batch-variations/piktid-batch")
+        people = client.read_deployment_by_name("piktid-generate-people/piktid-people")
+
+    assert [s.schedule.interval.total_seconds() for s in inbox.schedules] == [900.0]  # type: ignore[union-attr]
+    assert batch.schedules == [] and people.schedules == []
+    for deployment in (inbox, batch, people):
+        assert deployment.work_pool_name == "piktid"
+        assert deployment.enforce_parameter_schema
+        assert deployment.parameters["credentials"] == "piktid"  # a block name, no secret
+    # Overlapping scheduled runs would see the same new images: the newer one is cancelled.
+    assert inbox.global_concurrency_limit is not None
+    assert inbox.global_concurrency_limit.limit == 1
+    assert inbox.concurrency_options is not None
+    assert inbox.concurrency_options.collision_strategy == "CANCEL_NEW"
+
+
+def test_scheduled_inbox_deployment_delivers_new_images_and_never_pays_twice(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    emulator, account = prefect_stack.emulator, prefect_stack.account
+    inbox, out = inbox_with(tmp_path, "grace_hopper", "astronaut"), tmp_path / "out"
+    parameters = fast(
+        prefect_stack,
+        inbox=str(inbox),
+        out_dir=str(out),
+        person_keywords=LOCATIONS,
+        background_keywords=BACKGROUNDS,
+        concurrency_limit=None,
+    )
+    charged_before = emulator.stats(account.email).credits_charged
+
+    with api(prefect_stack) as client:
+        (run,) = wait_for(
+            client, trigger(client, "piktid-process-new-images/piktid-inbox", parameters).id
+        )
+        artifacts = artifacts_of(client, run)
+        after_first = emulator.stats(account.email)
+        (again,) = wait_for(
+            client, trigger(client, "piktid-process-new-images/piktid-inbox", parameters).id
+        )
+
+    assert run.state is not None and run.state.is_completed(), run.state
+    # 2 images x (1 person x 2 locations + 1 background), each paid once.
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["outputs"]) == 6
+    assert all((out / Path(o["path"]).name).is_file() for o in manifest["outputs"])
+    assert after_first.credits_charged - charged_before == 6
+    assert {a.type for a in artifacts} >= {"table", "progress"}
+    # The run holds the block's name; no secret reaches the server's parameters.
+    assert run.parameters["credentials"] == CREDENTIALS_BLOCK
+    stored = json.dumps(run.parameters)
+    assert account.password not in stored and account.access_token not in stored
+    # The second (scheduled) pass finds nothing new: no upload, no credit.
+    assert again.state is not None and again.state.is_completed(), again.state
+    after_second = emulator.stats(account.email)
+    assert after_second.credits_charged == after_first.credits_charged
+    assert after_second.requests.get("POST /edit/target") == after_first.requests.get(
+        "POST /edit/target"
+    )
+
+
+def test_a_run_with_an_unknown_keyword_is_refused_before_it_is_queued(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    bad = fast(prefect_stack, inbox=str(tmp_path), person_keywords=[{"Location": "Atlantis"}])
+    with api(prefect_stack) as client, pytest.raises(PrefectHTTPStatusError) as refused:
+        trigger(client, "piktid-process-new-images/piktid-inbox", bad)
+    assert refused.value.response.status_code in (409, 422)
+    assert "Atlantis" in refused.value.response.text
+
+
+def in_flight_peak(records: list[Any]) -> int:
+    """Most generations in flight at once, from their virtual-clock start/end times."""
+    events = sorted(
+        [(r.started_at, 1) for r in records] + [(r.completed_at, -1) for r in records],
+        key=lambda e: (e[0], e[1]),  # an end before a start at the same instant
+    )
+    peak = current = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def test_an_account_concurrency_limit_caps_generations_across_flow_runs(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    emulator = prefect_stack.emulator
+    account = emulator.create_account(credits=100)
+    limit_name = "e2e-piktid-account"
+    block = f"{CREDENTIALS_BLOCK}-capped"
+    _save_block_for(prefect_stack, account, block)
+    samples = {p.stem: str(p) for p in sample_images()}
+    # Two runs, different images (no shared output): 3 persons x 2 locations, and
+    # 2 one-person images x (2 locations + 1 background): 12 generations in all.
+    batches = [
+        {"images": [samples["group_of_three"]], "person_keywords": LOCATIONS},
+        {
+            "images": [samples["astronaut"], samples["grace_hopper"]],
+            "person_keywords": LOCATIONS,
+            "background_keywords": BACKGROUNDS,
+        },
+    ]
+    with api(prefect_stack) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=limit_name, limit=2)
+        )
+        runs = [
+            trigger(
+                client,
+                "piktid-batch-variations/piktid-batch",
+                fast(
+                    prefect_stack,
+                    credentials=block,
+                    out_dir=str(tmp_path / f"out-{i}"),
+                    stagger_seconds=0.0,
+                    concurrency_limit=limit_name,
+                    **batch,
+                ),
+            )
+            for i, batch in enumerate(batches)
+        ]
+        finished = wait_for(client, *(r.id for r in runs))
+
+    assert all(r.state is not None and r.state.is_completed() for r in finished)
+    records = emulator.stats(account.email).generations
+    assert len(records) == 12 and all(r.completed_at is not None for r in records)
+    # The cap is reached and never exceeded, though 12 generations were ready at once.
+    assert in_flight_peak(records) == 2
+
+
+def _save_block_for(stack: PrefectStack, account: Any, name: str) -> None:
+    import subprocess
+    import sys
+
+    scale = float(stack.emulator.config.time_scale)
+    script = (
+        "import os\nfrom piktid_prefect.credentials import PiktidCredentials\n"
+        "PiktidCredentials(base_url=os.environ['B'], email=os.environ['E'],"
+        f" password=os.environ['P'], poll_interval_seconds={3.0 * scale * 1.5!r}).save({name!r})\n"
+    )
+    env = {**stack.env, "B": account.base_url, "E": account.email, "P": account.password}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
