@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from pydantic import BaseModel, Field
 
+from piktid_prefect._generation import _writable_folder as writable_folder
 from piktid_prefect._prefect_glue import CredentialsLike, resolve_credentials
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.errors import InvalidInput, InvalidPerson, PiktidError
@@ -196,6 +197,8 @@ def run_outputs(
 ) -> VariationsResult:
     """Generate and download every (image, spec) concurrently, inside the current flow."""
     logger = get_run_logger()
+    # A folder that cannot be written is refused before the first credit is spent.
+    writable_folder(out_dir)
     # The same output asked twice (a repeated keyword, an image listed twice) is made once:
     # two concurrent runs of one cache key would both pay.
     unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
@@ -255,8 +258,11 @@ def run_outputs(
                 )
             )
     manifest_path = ""
-    if outputs or Path(out_dir, "manifest.json").exists():
+    if outputs:
         manifest_path = str(Manifest.merged(out_dir, outputs).write(out_dir))
+    elif Path(out_dir, "manifest.json").exists():
+        # Nothing delivered this time: the earlier manifest stays as it was.
+        manifest_path = str(Path(out_dir, "manifest.json"))
     if outputs:
         publish_outputs(sorted(outputs, key=lambda r: r.path))
     logger.info(

@@ -54,7 +54,10 @@ def samples() -> dict[str, Path]:
 def folder_snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file under ``folder``: content hash and modification time (ns)."""
     return {
-        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
