@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -91,15 +92,17 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-_cascade: Any = None
+# One classifier per thread: a shared cv2.CascadeClassifier is not thread-safe, and
+# concurrent uploads made detectMultiScale fail (getScaleData assertion).
+_cascades = threading.local()
 
 
 def _classifier() -> Any:
-    global _cascade
-    if _cascade is None:
+    cascade = getattr(_cascades, "cascade", None)
+    if cascade is None:
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
-        _cascade = cv2.CascadeClassifier(path)
-    return _cascade
+        cascade = _cascades.cascade = cv2.CascadeClassifier(path)
+    return cascade
 
 
 def _inside(inner: tuple[int, ...], outer: tuple[int, ...]) -> bool:

@@ -59,7 +59,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             args,
@@ -71,7 +71,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(process.pid, sig)
@@ -125,7 +125,7 @@ def prefect_stack(
     try:
         server_log = home / "server.log"
         processes.append(
-            _start(
+            start_process(
                 [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 env,
                 server_log,
@@ -135,34 +135,39 @@ def prefect_stack(
         account = piktid_emulator.create_account(credits=1_000)
         stack = PrefectStack(api_url, env, home, account, piktid_emulator)
         stack.cli("block", "register", "-m", "piktid_prefect.credentials")
-        _save_credentials_block(stack)
+        save_credentials_block(stack, account, CREDENTIALS_BLOCK)
         stack.cli("work-pool", "create", "piktid", "--type", "process")
         stack.cli("deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
         processes.append(
-            _start([PREFECT, "worker", "start", "--pool", "piktid"], env, home / "worker.log")
+            start_process(
+                [PREFECT, "worker", "start", "--pool", "piktid"], env, home / "worker.log"
+            )
         )
         yield stack
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process(process)
 
 
-def _save_credentials_block(stack: PrefectStack) -> None:
-    # In a subprocess: this test process may already be bound to another Prefect API
-    # (the session's test harness), and the block must land on the e2e server.
+def save_credentials_block(stack: PrefectStack, account: EmulatorAccount, name: str) -> None:
+    """Save a PiktidCredentials block for ``account`` on the e2e server.
+
+    In a subprocess: this test process may already be bound to another Prefect API (the
+    session's test harness), and the block must land on the e2e server.
+    """
     scale = float(stack.emulator.config.time_scale)
     script = (
-        "from piktid_prefect.credentials import PiktidCredentials\n"
         "import os\n"
+        "from piktid_prefect.credentials import PiktidCredentials\n"
         "PiktidCredentials(base_url=os.environ['PIKTID_BASE_URL'],"
         " email=os.environ['PIKTID_EMAIL'], password=os.environ['PIKTID_PASSWORD'],"
-        f" poll_interval_seconds={3.0 * scale * 1.5!r}).save({CREDENTIALS_BLOCK!r})\n"
+        f" poll_interval_seconds={3.0 * scale * 1.5!r}).save({name!r})\n"
     )
     env = {
         **stack.env,
-        "PIKTID_BASE_URL": stack.account.base_url,
-        "PIKTID_EMAIL": stack.account.email,
-        "PIKTID_PASSWORD": stack.account.password,
+        "PIKTID_BASE_URL": account.base_url,
+        "PIKTID_EMAIL": account.email,
+        "PIKTID_PASSWORD": account.password,
     }
     done = subprocess.run(
         [sys.executable, "-c", script],
