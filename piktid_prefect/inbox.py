@@ -12,7 +12,7 @@ import hashlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from prefect import flow, get_run_logger
 from prefect.blocks.core import Block
@@ -111,8 +111,10 @@ def process_new_images(
         timeout_seconds, concurrency_limit: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
-    person_kw = [validate_person_keyword(dict(k)) for k in person_keywords or []]
-    background_kw = [validate_background_keyword(dict(k)) for k in background_keywords or []]
+    person_kw = [validate_person_keyword(cast(dict[str, str], k)) for k in person_keywords or []]
+    background_kw = [
+        validate_background_keyword(cast(dict[str, str], k)) for k in background_keywords or []
+    ]
     if not person_kw and not background_kw:
         raise InvalidConfiguration("Give person_keywords and/or background_keywords")
     folder = _local_copy(inbox, storage_block)
