@@ -95,6 +95,7 @@ class SoakReport:
     generations_paid_once: int = 0
     repaid_lost: int = 0
     repaid_failed: int = 0
+    repaid_late: int = 0
     repaid_unsettled: int = 0
     duplicate_charges: int = 0
     duplicate_charge_keys: list[str] = field(default_factory=list)
@@ -141,8 +142,18 @@ def make_images(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def account_charges(stats: EmulatorStats, report: SoakReport) -> None:
-    """Sort every charged start into: paid once, re-paid after a loss, or a duplicate."""
+def account_charges(stats: EmulatorStats, report: SoakReport, deadline_seconds: float) -> None:
+    """Sort every charged start: paid once, re-paid after a loss, or a duplicate charge.
+
+    A re-start is judged by the starts of the same generation before it:
+
+    - one of them was notified in time (within ``deadline_seconds`` of its start, the
+      client's wait): a duplicate charge, a credit our client wasted;
+    - one was notified only after that deadline (the server was late, the client had
+      given up as documented): ``repaid_late``;
+    - otherwise they were lost (no notification) or failed (an ``error`` notification):
+      ``repaid_lost`` / ``repaid_failed``, the price of a server-side loss.
+    """
     by_key: dict[Any, list[Any]] = {}
     for record in stats.generations:
         by_key.setdefault(record.key, []).append(record)
@@ -150,14 +161,16 @@ def account_charges(stats: EmulatorStats, report: SoakReport) -> None:
         records.sort(key=lambda r: r.id)
         report.generations_paid_once += 1
         for index, record in enumerate(records[1:], start=1):
-            earlier = [r.outcome for r in records[:index]]
-            if "notified" in earlier:
-                # A result was already delivered for this generation: a wasted credit.
+            earlier = records[:index]
+            notified = [r for r in earlier if r.outcome == "notified"]
+            if any(r.completed_at - r.started_at <= deadline_seconds for r in notified):
                 report.duplicate_charges += 1
                 report.duplicate_charge_keys.append(f"{record.id}: {key!r}")
-            elif "lost" in earlier:
+            elif notified:
+                report.repaid_late += 1
+            elif any(r.outcome == "lost" for r in earlier):
                 report.repaid_lost += 1
-            elif "error" in earlier:
+            elif any(r.outcome == "error" for r in earlier):
                 report.repaid_failed += 1
             else:
                 report.repaid_unsettled += 1
@@ -255,7 +268,7 @@ def run_soak(
     report.requests = sum(stats.requests.values())
     report.faults = dict(Counter(stats.faults))
     report.credits_charged = stats.credits_charged
-    account_charges(stats, report)
+    account_charges(stats, report, deadline_seconds=600.0)
     check_outputs(out_dir, report)
     return report
 
