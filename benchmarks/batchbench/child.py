@@ -1,0 +1,112 @@
+"""One measured client run, in a fresh process: ``python -m batchbench.child JOB.json``.
+
+Each client runs in its own process so that peak RSS and CPU are its own (the emulator
+and the Prefect server live in other processes) and the runs are comparable. The
+result (outputs, real seconds, peak RSS) is written as JSON to ``job.result_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from batchbench.spec import Job
+
+__all__ = ["main"]
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size, in MiB.
+
+    ``VmHWM`` first: ``ru_maxrss`` survives ``exec`` on Linux, so a child forked from a
+    big parent would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_prefect(job: Job) -> dict[str, Any]:
+    """``batch_variations`` on the job's images; timed around the flow call only."""
+    from piktid_prefect.credentials import PiktidCredentials
+    from piktid_prefect.flows import batch_variations
+
+    credentials = PiktidCredentials(
+        base_url=job.base_url,
+        access_token=job.access_token,
+        poll_interval_seconds=job.real(job.extra["poll_seconds"]),
+    )
+    rss_before = _peak_rss_mb()
+    began = time.monotonic()
+    result = batch_variations(
+        images=job.images,
+        person_keywords=job.person_keywords,
+        background_keywords=job.background_keywords,
+        credentials=credentials,
+        out_dir=job.out_dir,
+        stagger_seconds=job.real(job.extra["stagger_seconds"]),
+        max_in_flight=job.max_in_flight,
+        timeout_seconds=job.real(600.0),
+    )
+    seconds = time.monotonic() - began
+    return {
+        "outputs": len(result.outputs),
+        "failures": len(result.failures),
+        "real_seconds": seconds,
+        "peak_rss_before_flow_mb": rss_before,
+    }
+
+
+def _trace_unconfirmed_starts() -> None:
+    """Log why a start's answer was lost (the library waits for it silently)."""
+    from piktid_prefect import _protocol
+
+    original = _protocol._unconfirmed
+
+    def traced(job: Any, detail: str) -> Any:
+        print(f"UNCONFIRMED START {time.time():.3f} {job.label}: {detail}", flush=True)
+        return original(job, detail)
+
+    _protocol._unconfirmed = traced  # type: ignore[assignment]
+
+
+def _run(job: Job) -> dict[str, Any]:
+    _trace_unconfirmed_starts()
+    if job.mode == "prefect":
+        return run_prefect(job)
+    if job.mode == "bare":
+        from batchbench.bare import run_bare
+
+        return run_bare(job)
+    if job.mode == "sequential":
+        from batchbench.sequential import run_sequential
+
+        return run_sequential(job)
+    raise ValueError(f"unknown mode {job.mode!r}")
+
+
+def main(argv: list[str]) -> None:
+    """Run the job file ``argv[0]``; profile it with cProfile if ``argv[1]`` is given."""
+    job = Job.read(Path(argv[0]))
+    if len(argv) > 1:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(_run, job)
+        profiler.dump_stats(argv[1])
+    else:
+        result = _run(job)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    Path(job.result_path).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
