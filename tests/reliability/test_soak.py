@@ -15,6 +15,8 @@ import pytest
 
 from piktid_prefect.emulator.config import FAULT_KINDS
 
+pytestmark = pytest.mark.slow
+
 SOAK_OUTPUTS = 80  # 2 images x (3 persons x 9 locations + 13 backgrounds)
 
 
