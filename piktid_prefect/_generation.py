@@ -23,6 +23,7 @@ from prefect.filesystems import WritableFileSystem
 from piktid_prefect.client import PiktidClient, RetryPolicy
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.errors import (
+    GenerationFailed,
     GenerationStartUnconfirmed,
     ImageNotFound,
     InvalidConfiguration,
@@ -201,8 +202,12 @@ def generate(
                 job = start(credentials, image, spec)
                 journal.record(output_id, job)
                 notification = wait(credentials, job, timeout_seconds=timeout_seconds)
-        finally:
+        except GenerationFailed:
             journal.settle(output_id)
+            raise
+        # Any other failure (credentials revoked mid-wait, a crash) keeps the entry: a
+        # re-run within the wait window collects the job already paid for.
+        journal.settle(output_id)
     links = notification.links
     if not links:
         raise ServerError(
