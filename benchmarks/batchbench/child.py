@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class _ThreadCounter:
+    """Samples this process's thread count: the flows run every task in its own thread."""
+
+    def __init__(self) -> None:
+        self.peak = threading.active_count()
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, threading.active_count())
+
+    def stop(self) -> int:
+        self._stop.set()
+        return self.peak
+
+
 def run_prefect(job: Job) -> dict[str, Any]:
     """``batch_variations`` on the job's images; timed around the flow call only."""
     from piktid_prefect.credentials import PiktidCredentials
@@ -45,6 +63,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
         poll_interval_seconds=job.real(job.extra["poll_seconds"]),
     )
     rss_before = _peak_rss_mb()
+    threads = _ThreadCounter()
     began = time.monotonic()
     result = batch_variations(
         images=job.images,
@@ -58,6 +77,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
     )
     seconds = time.monotonic() - began
     return {
+        "peak_threads": threads.stop(),
         "outputs": len(result.outputs),
         "failures": len(result.failures),
         "real_seconds": seconds,

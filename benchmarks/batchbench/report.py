@@ -120,11 +120,13 @@ def _lines(r: Results) -> Iterator[str]:
     )
     yield (
         f"| Peak RSS, {r.rss_small.outputs} outputs (fresh process) | "
-        f"{r.rss_small.peak_rss_mb:.0f} MB | | |"
+        f"{r.rss_small.peak_rss_mb:.0f} MB ({r.rss_small.child.get('peak_threads', '?')} "
+        "threads at peak) | | |"
     )
     yield (
         f"| Peak RSS, {r.rss_large.outputs} outputs (fresh process) | "
-        f"{r.rss_large.peak_rss_mb:.0f} MB | | |"
+        f"{r.rss_large.peak_rss_mb:.0f} MB ({r.rss_large.child.get('peak_threads', '?')} "
+        "threads at peak) | | |"
     )
     yield (
         f"| **Peak RSS growth** {r.rss_small.outputs} -> {r.rss_large.outputs} outputs | "
