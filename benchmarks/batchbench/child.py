@@ -56,6 +56,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
     """``batch_variations`` on the job's images; timed around the flow call only."""
     from piktid_prefect.credentials import PiktidCredentials
     from piktid_prefect.flows import batch_variations
+    from piktid_prefect.results import UploadedImage
 
     credentials = PiktidCredentials(
         base_url=job.base_url,
@@ -65,8 +66,9 @@ def run_prefect(job: Job) -> dict[str, Any]:
     rss_before = _peak_rss_mb()
     threads = _ThreadCounter()
     began = time.monotonic()
+    images: list[str | UploadedImage] = list(job.images)
     result = batch_variations(
-        images=job.images,
+        images=images,
         person_keywords=job.person_keywords,
         background_keywords=job.background_keywords,
         credentials=credentials,
@@ -95,7 +97,7 @@ def _trace_unconfirmed_starts() -> None:
         print(f"UNCONFIRMED START {time.time():.3f} {job.label}: {detail}", flush=True)
         return original(job, detail)
 
-    _protocol._unconfirmed = traced  # type: ignore[assignment]
+    _protocol._unconfirmed = traced
 
 
 def _run(job: Job) -> dict[str, Any]:
