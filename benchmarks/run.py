@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from dataclasses import asdict
@@ -82,6 +83,8 @@ def main() -> None:
         (RESULTS_DIR / f"latest{suffix}.json").write_text(json.dumps(raw, indent=1) + "\n")
     if args.keep or args.profile:
         print(f"\nWork folder (job files, logs, profiles): {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def results_table(results: Any) -> str:
