@@ -73,6 +73,12 @@ T = TypeVar("T")
 Destination = str | os.PathLike[str] | BinaryIO | None
 
 
+# Idle connections are dropped before servers usually drop theirs (uvicorn and many
+# proxies: 5 s), so a request is never sent on a connection the server is closing; that
+# race shows up as a lost answer, which for a start call means a long settle-by-waiting.
+_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
+
+
 class _ClientCore:
     """Configuration, validation and the request specs: everything without I/O."""
 
@@ -277,7 +283,7 @@ class PiktidClient(_ClientCore):
             timeouts=timeouts,
             retry=retry,
         )
-        wrapped = RetryTransport(transport or httpx.HTTPTransport(), self._retry)
+        wrapped = RetryTransport(transport or httpx.HTTPTransport(limits=_POOL_LIMITS), self._retry)
         self._http = httpx.Client(transport=wrapped, **self._http_options())
 
     def _call(self, spec: RequestSpec[T]) -> T:
@@ -443,7 +449,9 @@ class AsyncPiktidClient(_ClientCore):
             timeouts=timeouts,
             retry=retry,
         )
-        wrapped = AsyncRetryTransport(transport or httpx.AsyncHTTPTransport(), self._retry)
+        wrapped = AsyncRetryTransport(
+            transport or httpx.AsyncHTTPTransport(limits=_POOL_LIMITS), self._retry
+        )
         self._http = httpx.AsyncClient(transport=wrapped, **self._http_options())
 
     async def _call(self, spec: RequestSpec[T]) -> T:

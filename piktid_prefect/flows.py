@@ -10,14 +10,15 @@ fail, and then fails naming the ones that did.
 from __future__ import annotations
 
 import os
+import queue
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Union
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from piktid_prefect._generation import _writable_folder as writable_folder
@@ -204,59 +205,40 @@ def run_outputs(
     unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
     work = list(unique.values())
     progress = Progress(len(work))
-    run_id = uuid.uuid4().hex[:8]
-    seen_persons: set[str] = set()
-    downloads: dict[
-        PrefectFuture[OutputRecord],
-        tuple[UploadedImage, GenerationSpec, PrefectFuture[GenerationResult]],
-    ] = {}
-    for image, spec in work:
-        stagger = None
-        if spec.kind == "person" and stagger_seconds > 0:
-            key = f"{run_id}:{credentials.account_key}:{image.sha256}:{spec.person_id}"
-            stagger = StaggerPlan(key=key, first=key not in seen_persons, seconds=stagger_seconds)
-            seen_persons.add(key)
-        generated = generate_output.submit(
-            credentials,
-            image,
-            spec,
-            stagger=stagger,
-            timeout_seconds=timeout_seconds,
-            max_in_flight=max_in_flight,
-            concurrency_limit=concurrency_limit,
-        )
-        if stagger is not None and stagger.first:
-            # A cached first output never starts: open its gate when it is done anyway.
-            generated.add_done_callback(partial(_open_gate, stagger.key))
-        # Prefect resolves the upstream future into its result before the download runs.
-        downloads[download_result.submit(credentials, generated, out_dir)] = (  # type: ignore[call-overload]
-            image,
-            spec,
-            generated,
-        )
-
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
-    for future in as_completed(list(downloads)):
-        image, spec, generated = downloads[future]
-        try:
-            record = future.result()
-            outputs.append(record)
-            progress.advance()
-            logger.info("%d/%d delivered %s", progress.done, len(work), Path(record.path).name)
-        except Exception as exc:
-            progress.advance(failed=True)
-            exc = _root_cause(generated, exc)
-            logger.warning("%d/%d failed: %s", progress.done, len(work), exc)
-            failures.append(
-                FailedOutput(
-                    image=image.name,
-                    kind=spec.kind,
-                    person=spec.person_id,
-                    keyword=spec.keyword,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+
+    def deliver(record: OutputRecord) -> None:
+        outputs.append(record)
+        progress.advance()
+        logger.info("%d/%d delivered %s", progress.done, len(work), Path(record.path).name)
+
+    def fail(image: UploadedImage, spec: GenerationSpec, exc: BaseException) -> None:
+        progress.advance(failed=True)
+        logger.warning("%d/%d failed: %s", progress.done, len(work), exc)
+        failures.append(
+            FailedOutput(
+                image=image.name,
+                kind=spec.kind,
+                person=spec.person_id,
+                keyword=spec.keyword,
+                error=f"{type(exc).__name__}: {exc}",
             )
+        )
+
+    _fan_out(
+        credentials,
+        _staggered(credentials, work, stagger_seconds),
+        out_dir=out_dir,
+        window=2 * (max_in_flight or DEFAULT_MAX_IN_FLIGHT),
+        task_options={
+            "timeout_seconds": timeout_seconds,
+            "max_in_flight": max_in_flight,
+            "concurrency_limit": concurrency_limit,
+        },
+        deliver=deliver,
+        fail=fail,
+    )
     manifest_path = ""
     if outputs:
         manifest_path = str(Manifest.merged(out_dir, outputs).write(out_dir))
@@ -284,13 +266,90 @@ def run_outputs(
     return result
 
 
-def _root_cause(generated: PrefectFuture[GenerationResult], exc: Exception) -> Exception:
-    """A download that never ran failed because its generation did: report that."""
-    try:
-        generated.result(timeout=0)
-    except Exception as upstream:
-        return upstream
-    return exc
+Plan = tuple[UploadedImage, GenerationSpec, "StaggerPlan | None"]
+
+
+def _staggered(
+    credentials: PiktidCredentials,
+    work: Sequence[tuple[UploadedImage, GenerationSpec]],
+    stagger_seconds: float,
+) -> list[Plan]:
+    """Each person's first generation first, then backgrounds, then the follow-ups.
+
+    Submitting the firsts ahead lets every person's mask warm-up start at once, so no
+    follow-up waits behind a queue of other persons' firsts.
+    """
+    run_id = uuid.uuid4().hex[:8]
+    firsts: list[Plan] = []
+    backgrounds: list[Plan] = []
+    follow_ups: list[Plan] = []
+    seen: set[str] = set()
+    for image, spec in work:
+        if spec.kind != "person" or stagger_seconds <= 0:
+            (backgrounds if spec.kind == "background" else firsts).append((image, spec, None))
+            continue
+        key = f"{run_id}:{credentials.account_key}:{image.sha256}:{spec.person_id}"
+        plan = StaggerPlan(key=key, first=key not in seen, seconds=stagger_seconds)
+        seen.add(key)
+        (firsts if plan.first else follow_ups).append((image, spec, plan))
+    return firsts + backgrounds + follow_ups
+
+
+def _fan_out(
+    credentials: PiktidCredentials,
+    plans: list[Plan],
+    *,
+    out_dir: str,
+    window: int,
+    task_options: dict[str, Any],
+    deliver: Callable[[OutputRecord], None],
+    fail: Callable[[UploadedImage, GenerationSpec, BaseException], None],
+) -> None:
+    """Run generate -> download for every plan, at most ``window`` outputs at a time.
+
+    Submitting everything at once would park one thread per task (1,500 threads for
+    1,000 outputs); a window twice the in-flight bound keeps every slot busy while
+    memory stays flat.
+    """
+    finished: queue.Queue[PrefectFuture[Any]] = queue.Queue()
+    stage: dict[PrefectFuture[Any], tuple[UploadedImage, GenerationSpec]] = {}
+    pending = iter(plans)
+    active = 0
+
+    def submit_next() -> bool:
+        plan = next(pending, None)
+        if plan is None:
+            return False
+        image, spec, stagger = plan
+        generated = generate_output.submit(
+            credentials, image, spec, stagger=stagger, **task_options
+        )
+        if stagger is not None and stagger.first:
+            # A cached first output never starts: open its gate when it is done anyway.
+            generated.add_done_callback(partial(_open_gate, stagger.key))
+        stage[generated] = (image, spec)
+        generated.add_done_callback(finished.put)
+        return True
+
+    while active < window and submit_next():
+        active += 1
+    while active:
+        future = finished.get()
+        image, spec = stage.pop(future)
+        try:
+            result = future.result()
+        except Exception as exc:
+            fail(image, spec, exc)
+        else:
+            if isinstance(result, GenerationResult):
+                downloaded = download_result.submit(credentials, result, out_dir)
+                stage[downloaded] = (image, spec)
+                downloaded.add_done_callback(finished.put)
+                continue
+            deliver(result)
+        active -= 1
+        if submit_next():
+            active += 1
 
 
 def _open_gate(key: str, _future: object) -> None:

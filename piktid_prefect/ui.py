@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -27,6 +28,8 @@ class Progress:
         self.total = max(total, 1)
         self.done = 0
         self.failed = 0
+        self._shown = 0
+        self._shown_at = time.monotonic()
         self._id: UUID = create_progress_artifact(  # type: ignore[assignment]
             progress=0.0, key=key, description=f"0 of {total} PiktID outputs done"
         )
@@ -35,6 +38,12 @@ class Progress:
         """Count one output as finished (delivered or failed)."""
         self.done += 1
         self.failed += int(failed)
+        # Each update is an API call (~30 ms): on big batches, update every 1 % or 2 s.
+        now = time.monotonic()
+        step = self.done - self._shown >= self.total / 100
+        if self.done < self.total and not step and now - self._shown_at < 2.0:
+            return
+        self._shown, self._shown_at = self.done, now
         suffix = f", {self.failed} failed" if self.failed else ""
         update_progress_artifact(
             artifact_id=self._id,
