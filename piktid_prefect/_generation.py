@@ -256,7 +256,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _writable_folder(destination: str | os.PathLike[str]) -> Path:
+def writable_folder(destination: str | os.PathLike[str]) -> Path:
     folder = Path(destination)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -282,7 +282,7 @@ def download(
         cast(Any, destination).write_path(filename, data)
         path, sha256 = filename, hashlib.sha256(data).hexdigest()
     else:
-        target = _writable_folder(destination) / filename
+        target = writable_folder(destination) / filename
         if not target.exists():
             client.download(result.link, target)
         path, sha256 = str(target), _sha256_file(target)

@@ -20,8 +20,8 @@ from pydantic import Field
 
 from piktid_prefect._prefect_glue import CredentialsLike
 from piktid_prefect.errors import InvalidConfiguration
+from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT
 from piktid_prefect.flows import (
-    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_STAGGER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     IMAGE_SUFFIXES,
