@@ -35,6 +35,11 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller subsets (~3 minutes)")
     parser.add_argument("--time-scale", type=float, help="real s per API-s of the batch runs")
     parser.add_argument("--profile", action="store_true", help="cProfile the flow's process")
+    parser.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="only the flow and the bare script (e.g. to compare time scales)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--no-save", action="store_true", help="do not write results/latest.*")
     return parser.parse_args()
@@ -60,11 +65,21 @@ def main() -> None:
             "PIKTID_JOURNAL_DIR": str(work / "journal"),
             "PREFECT_LOCAL_STORAGE_PATH": str(work / "storage"),
         }
-        suite = Suite(work, env, time_scale=time_scale, quick=args.quick, profile=args.profile)
+        suite = Suite(
+            work,
+            env,
+            time_scale=time_scale,
+            quick=args.quick,
+            profile=args.profile,
+            batch_only=args.batch_only,
+        )
         results = suite.run()
     import prefect
 
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    flags = [f for f, on in (("--quick", args.quick), ("--batch-only", args.batch_only)) if on]
+    if args.time_scale:
+        flags.append(f"--time-scale {args.time_scale:g}")
+    command = " ".join(["python benchmarks/run.py", *flags])
     results.header = [
         f"`{command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -78,6 +93,8 @@ def main() -> None:
     if not args.no_save:
         RESULTS_DIR.mkdir(exist_ok=True)
         suffix = "-quick" if args.quick else ""
+        if args.batch_only:
+            suffix += f"-batch-only-ts{time_scale:g}"
         (RESULTS_DIR / f"latest{suffix}.md").write_text(table + "\n")
         raw: dict[str, Any] = asdict(results)
         (RESULTS_DIR / f"latest{suffix}.json").write_text(json.dumps(raw, indent=1) + "\n")

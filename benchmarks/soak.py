@@ -151,8 +151,10 @@ def account_charges(stats: EmulatorStats, report: SoakReport, deadline_seconds: 
       client's wait): a duplicate charge, a credit our client wasted;
     - one was notified only after that deadline (the server was late, the client had
       given up as documented): ``repaid_late``;
-    - otherwise they were lost (no notification) or failed (an ``error`` notification):
-      ``repaid_lost`` / ``repaid_failed``, the price of a server-side loss.
+    - otherwise the start just before it was lost (no notification) or failed (an
+      ``error`` notification): ``repaid_lost`` / ``repaid_failed``, the price of a
+      server-side loss. (The one just before: after a loss and then a failure, the
+      failure is what made the client start again.)
     """
     by_key: dict[Any, list[Any]] = {}
     for record in stats.generations:
@@ -168,9 +170,9 @@ def account_charges(stats: EmulatorStats, report: SoakReport, deadline_seconds: 
                 report.duplicate_charge_keys.append(f"{record.id}: {key!r}")
             elif notified:
                 report.repaid_late += 1
-            elif any(r.outcome == "lost" for r in earlier):
+            elif earlier[-1].outcome == "lost":
                 report.repaid_lost += 1
-            elif any(r.outcome == "error" for r in earlier):
+            elif earlier[-1].outcome == "error":
                 report.repaid_failed += 1
             else:
                 report.repaid_unsettled += 1

@@ -34,7 +34,7 @@ from piktid_prefect.results import (
 )
 from piktid_prefect.stagger import gate_for
 from piktid_prefect.tasks import download_result, generate_output, upload_image
-from piktid_prefect.ui import Progress, publish_outputs
+from piktid_prefect.ui import RunDisplay
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "FailedOutput", "VariationsResult", "run_outputs", "upload_all"]
 
@@ -93,18 +93,18 @@ def run_outputs(
     # two concurrent runs of one cache key would both pay.
     unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
     work = list(unique.values())
-    progress = Progress(len(work))
+    display = RunDisplay(len(work))
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
 
     def deliver(record: OutputRecord) -> None:
         outputs.append(record)
-        progress.advance()
-        logger.info("%d/%d delivered %s", progress.done, len(work), Path(record.path).name)
+        display.delivered(record)
+        logger.info("%d/%d delivered %s", display.done, len(work), Path(record.path).name)
 
     def fail(image: UploadedImage, spec: GenerationSpec, exc: BaseException) -> None:
-        progress.advance(failed=True)
-        logger.warning("%d/%d failed: %s", progress.done, len(work), exc)
+        display.failed_one()
+        logger.warning("%d/%d failed: %s", display.done, len(work), exc)
         failures.append(
             FailedOutput(
                 image=image.name,
@@ -115,35 +115,34 @@ def run_outputs(
             )
         )
 
-    _fan_out(
-        credentials,
-        _staggered(credentials, work, stagger_seconds),
-        out_dir=out_dir,
-        window=2 * (max_in_flight or DEFAULT_MAX_IN_FLIGHT),
-        task_options={
-            "timeout_seconds": timeout_seconds,
-            "max_in_flight": max_in_flight,
-            "concurrency_limit": concurrency_limit,
-        },
-        deliver=deliver,
-        fail=fail,
-    )
-    manifest_path = ""
-    if outputs:
-        manifest_path = str(Manifest.merged(out_dir, outputs).write(out_dir))
-    elif Path(out_dir, "manifest.json").exists():
-        # Nothing delivered this time: the earlier manifest stays as it was.
-        manifest_path = str(Path(out_dir, "manifest.json"))
-    if outputs:
-        publish_outputs(sorted(outputs, key=lambda r: r.path))
+    try:
+        _fan_out(
+            credentials,
+            _staggered(credentials, work, stagger_seconds),
+            out_dir=out_dir,
+            window=2 * (max_in_flight or DEFAULT_MAX_IN_FLIGHT),
+            task_options={
+                "timeout_seconds": timeout_seconds,
+                "max_in_flight": max_in_flight,
+                "concurrency_limit": concurrency_limit,
+            },
+            deliver=deliver,
+            fail=fail,
+        )
+        outputs.sort(key=lambda r: r.path)
+        display.finish(outputs)  # sent while the manifest is written
+        manifest_path = ""
+        if outputs:
+            manifest_path = str(Manifest.merged(out_dir, outputs).write(out_dir))
+        elif Path(out_dir, "manifest.json").exists():
+            # Nothing delivered this time: the earlier manifest stays as it was.
+            manifest_path = str(Path(out_dir, "manifest.json"))
+    finally:
+        display.close()
     logger.info(
         "%d of %d outputs delivered to %s", len(outputs), len(work), os.path.abspath(out_dir)
     )
-    result = VariationsResult(
-        outputs=sorted(outputs, key=lambda r: r.path),
-        failures=failures,
-        manifest_path=manifest_path,
-    )
+    result = VariationsResult(outputs=outputs, failures=failures, manifest_path=manifest_path)
     if failures:
         listed = "; ".join(
             f"{f.image} {f.kind} person={f.person} {f.keyword}: {f.error}" for f in failures[:10]

@@ -157,4 +157,4 @@ def run_bare(job: Job) -> dict[str, Any]:
     """Run the batch; return the outputs written and the real seconds it took."""
     began = time.monotonic()
     outputs = asyncio.run(_batch(job))
-    return {"outputs": outputs, "real_seconds": time.monotonic() - began}
+    return {"outputs": outputs, "real_seconds": time.monotonic() - began, "began_monotonic": began}

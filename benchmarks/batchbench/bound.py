@@ -19,6 +19,8 @@ import heapq
 import math
 from dataclasses import dataclass
 
+from batchbench.budget import GenerationTimes, SlotBudget, slot_budget
+
 __all__ = ["BatchShape", "Latencies", "ideal_client", "lower_bound"]
 
 
@@ -84,8 +86,8 @@ def lower_bound(shape: BatchShape, lat: Latencies) -> dict[str, float]:
     return {**parts, "bound": max(parts.values()), "work": work}
 
 
-def ideal_client(shape: BatchShape, lat: Latencies) -> float:
-    """Makespan of a zero-overhead client: FIFO slots, polls every ``poll`` seconds.
+def ideal_client(shape: BatchShape, lat: Latencies) -> SlotBudget:
+    """Makespan of a zero-overhead client (and where it goes): FIFO slots, polls every ``poll`` s.
 
     The first poll comes one interval after the first start (as the notification hub
     does); a finished generation frees its slot at the poll that sees it, and its
@@ -98,6 +100,7 @@ def ideal_client(shape: BatchShape, lat: Latencies) -> float:
     ready = sorted(range(len(jobs)), key=lambda i: (jobs[i][0], i))
     # Followers wait for their stagger: FIFO over the release order, like a queue.
     end = 0.0
+    times = []
     for index in ready:
         release, duration = jobs[index]
         slot = heapq.heappop(free_at)
@@ -105,5 +108,6 @@ def ideal_client(shape: BatchShape, lat: Latencies) -> float:
         done = begin + duration
         seen = start0 + lat.poll * math.ceil((done - start0) / lat.poll)
         heapq.heappush(free_at, seen)
+        times.append(GenerationTimes(begin, done, done, seen))
         end = max(end, seen + lat.download)
-    return end
+    return slot_budget(times, lat.max_in_flight, 0.0, end)

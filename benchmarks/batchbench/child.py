@@ -83,6 +83,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
         "outputs": len(result.outputs),
         "failures": len(result.failures),
         "real_seconds": seconds,
+        "began_monotonic": began,
         "peak_rss_before_flow_mb": rss_before,
     }
 

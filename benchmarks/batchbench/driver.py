@@ -6,14 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from batchbench.budget import GenerationTimes, SlotBudget, slot_budget
 from batchbench.spec import Job
-from piktid_prefect.emulator import EmulatorServer
+from piktid_prefect.emulator import EmulatorServer, GenerationRecord
 
 __all__ = ["Measured", "Runner", "check_uploads"]
 
@@ -34,6 +36,7 @@ class Measured:
     rate_limited_polls: int
     generations: int
     warmups_paid: int
+    budget: SlotBudget
     child: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,7 +67,7 @@ class Runner:
     @property
     def time_scale(self) -> float:
         """Real seconds per API-second."""
-        return self.emulator.config.time_scale
+        return float(self.emulator.config.time_scale)
 
     def run(
         self,
@@ -111,18 +114,32 @@ class Runner:
         stats = self.emulator.stats(account.email)
         requests = dict(stats.requests)
         requests[FILES] = self.emulator.stats().requests.get(FILES, 0) - files_before
+        api_seconds = float(result["real_seconds"]) / self.time_scale
+        # The child's monotonic start on the emulator's virtual clock (same machine clock).
+        began = self.emulator.engine.clock.now() - (
+            (time.monotonic() - float(result["began_monotonic"])) / self.time_scale
+        )
         return Measured(
             mode=mode,
             outputs=int(result["outputs"]),
             real_seconds=float(result["real_seconds"]),
-            api_seconds=float(result["real_seconds"]) / self.time_scale,
+            api_seconds=api_seconds,
             peak_rss_mb=float(result["peak_rss_mb"]),
             requests=requests,
             rate_limited_polls=stats.rate_limited_polls,
             generations=len(stats.generations),
             warmups_paid=sum(g.warmup_paid for g in stats.generations),
+            budget=slot_budget(
+                map(_times, stats.generations), job.max_in_flight, began, began + api_seconds
+            ),
             child=result,
         )
+
+
+def _times(record: GenerationRecord) -> GenerationTimes:
+    completed = record.completed_at if record.completed_at is not None else record.due_at
+    seen = record.seen_at if record.seen_at is not None else completed
+    return GenerationTimes(record.started_at, record.due_at, completed, seen)
 
 
 def check_uploads(emulator: EmulatorServer, images: list[Path], persons: int) -> None:

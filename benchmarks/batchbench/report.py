@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from batchbench.budget import SlotBudget
 from batchbench.driver import FILES, Measured
 
 __all__ = ["Results", "render"]
@@ -33,16 +34,17 @@ class Results:
 
     header: list[str]
     bound: dict[str, float]
-    ideal: float
+    ideal: SlotBudget
     prefect: Measured
     bare: Measured
-    sequential: Measured
-    sequential_api_seconds: float  # extrapolated to the whole batch
-    sequential_note: str
-    rss_small: Measured
-    rss_large: Measured
     images: int
     outputs: int
+    # Absent with --batch-only.
+    sequential: Measured | None = None
+    sequential_api_seconds: float = 0.0  # extrapolated to the whole batch
+    sequential_note: str = ""
+    rss_small: Measured | None = None
+    rss_large: Measured | None = None
 
 
 def _met(ok: bool) -> str:
@@ -71,10 +73,16 @@ def render(r: Results) -> str:
 def _lines(r: Results) -> Iterator[str]:
     yield from r.header
     yield ""
+    yield from _targets(r)
+    yield ""
+    yield from _budget(r)
+    yield ""
+    yield from _requests(r)
+
+
+def _targets(r: Results) -> Iterator[str]:
     b, p, bare = r.bound["bound"], r.prefect, r.bare
-    speedup = r.sequential_api_seconds / p.api_seconds
     overhead = p.api_seconds / bare.api_seconds
-    growth = r.rss_large.peak_rss_mb - r.rss_small.peak_rss_mb
     yield "| Measure | Result | Target | |"
     yield "|---|---|---|---|"
     yield (
@@ -82,8 +90,8 @@ def _lines(r: Results) -> Iterator[str]:
         f"throughput {r.bound['throughput']:.1f}, stagger release {r.bound['release']:.1f}) | | |"
     )
     yield (
-        f"| Zero-overhead client, 3 s polls (simulated) | {r.ideal:.1f} API-s = "
-        f"{r.ideal / b:.2f} x bound | | |"
+        f"| Zero-overhead client, 3 s polls (simulated) | {r.ideal.makespan:.1f} API-s = "
+        f"{r.ideal.makespan / b:.2f} x bound | | |"
     )
     yield (
         f"| **Prefect flow makespan** (`batch_variations`) | {p.api_seconds:.1f} API-s "
@@ -100,14 +108,16 @@ def _lines(r: Results) -> Iterator[str]:
         f"| **Orchestration overhead** (Prefect / bare) | **{overhead:.2f} x** | "
         f"<= {OVERHEAD_OVER_BARE} x | {_met(overhead <= OVERHEAD_OVER_BARE)} |"
     )
-    yield (
-        f"| Sequential, sample-script way (1 job at a time, poll every 5 s) | "
-        f"{r.sequential_api_seconds:.0f} API-s ({r.sequential_note}) | | |"
-    )
-    yield (
-        f"| **Speedup over sequential** | **{speedup:.1f} x** | >= {SPEEDUP_OVER_SEQUENTIAL:g} x | "
-        f"{_met(speedup >= SPEEDUP_OVER_SEQUENTIAL)} |"
-    )
+    if r.sequential is not None:
+        speedup = r.sequential_api_seconds / p.api_seconds
+        yield (
+            f"| Sequential, sample-script way (1 job at a time, poll every 5 s) | "
+            f"{r.sequential_api_seconds:.0f} API-s ({r.sequential_note}) | | |"
+        )
+        yield (
+            f"| **Speedup over sequential** | **{speedup:.1f} x** | "
+            f">= {SPEEDUP_OVER_SEQUENTIAL:g} x | {_met(speedup >= SPEEDUP_OVER_SEQUENTIAL)} |"
+        )
     per_min = _per_minute(p)
     yield (
         f"| **Notification polls per minute** (Prefect, one account) | **{per_min:.1f}** "
@@ -118,25 +128,54 @@ def _lines(r: Results) -> Iterator[str]:
         f"| Mask warm-ups paid (Prefect / bare) | {p.warmups_paid} / {bare.warmups_paid} "
         f"(one per person: {r.images * 3}) | | |"
     )
+    if r.rss_small is not None and r.rss_large is not None:
+        small, large = r.rss_small, r.rss_large
+        growth = large.peak_rss_mb - small.peak_rss_mb
+        for run in (small, large):
+            yield (
+                f"| Peak RSS, {run.outputs} outputs (fresh process) | "
+                f"{run.peak_rss_mb:.0f} MB ({run.child.get('peak_threads', '?')} "
+                "threads at peak) | | |"
+            )
+        yield (
+            f"| **Peak RSS growth** {small.outputs} -> {large.outputs} outputs | "
+            f"**{growth:+.0f} MB** | <= {RSS_GROWTH_MB:g} MB | {_met(growth <= RSS_GROWTH_MB)} |"
+        )
+
+
+BUDGET_ROWS = (
+    ("work", "generation work, warm-ups included (the latency model)"),
+    ("lag", "emulator late (result notified after it was due)"),
+    ("pickup", "finished result not yet returned by a poll (the 3 s polling rule)"),
+    ("idle", "slot free: nothing eligible yet, or the client's next start not yet sent"),
+    ("lead_in", "before the first start (upload)"),
+    ("tail", "after the last result was seen (its download, the run's end)"),
+)
+
+
+def _budget(r: Results) -> Iterator[str]:
+    """Where each makespan goes: slot-seconds / max_in_flight, from the emulator's books."""
+    runs = (r.ideal, r.prefect.budget, r.bare.budget)
     yield (
-        f"| Peak RSS, {r.rss_small.outputs} outputs (fresh process) | "
-        f"{r.rss_small.peak_rss_mb:.0f} MB ({r.rss_small.child.get('peak_threads', '?')} "
-        "threads at peak) | | |"
+        "| Where the makespan goes (API-s = slot-seconds / slots) | Zero-overhead client "
+        "(simulated) | Prefect flow | Bare |"
     )
-    yield (
-        f"| Peak RSS, {r.rss_large.outputs} outputs (fresh process) | "
-        f"{r.rss_large.peak_rss_mb:.0f} MB ({r.rss_large.child.get('peak_threads', '?')} "
-        "threads at peak) | | |"
-    )
-    yield (
-        f"| **Peak RSS growth** {r.rss_small.outputs} -> {r.rss_large.outputs} outputs | "
-        f"**{growth:+.0f} MB** | <= {RSS_GROWTH_MB:g} MB | {_met(growth <= RSS_GROWTH_MB)} |"
-    )
-    yield ""
+    yield "|---|---|---|---|"
+    for name, label in BUDGET_ROWS:
+        cells = " | ".join(f"{getattr(run, name):.1f}" for run in runs)
+        yield f"| {label} | {cells} |"
+    yield "| **makespan** | " + " | ".join(f"**{run.makespan:.1f}**" for run in runs) + " |"
+
+
+def _requests(r: Results) -> Iterator[str]:
+    p, bare = r.prefect, r.bare
     kinds = {
         "POST /edit/generate": r.images * 3 * 8,
         "POST /edit/background": r.images * 8,
     }
+    sequential: dict[str, int | str] = (
+        dict(r.sequential.requests) if r.sequential is not None else {e: "-" for e, _ in ENDPOINTS}
+    )
     yield "| Requests per endpoint | Prefect flow | Bare | Sequential (subset) | Minimum |"
     yield "|---|---|---|---|---|"
     for endpoint, label in ENDPOINTS:
@@ -144,13 +183,10 @@ def _lines(r: Results) -> Iterator[str]:
         note = " (1 per 3 s of the flow's makespan)" if "notification_by" in endpoint else ""
         yield (
             f"| {label} (`{endpoint}`) | {p.requests.get(endpoint, 0)} | "
-            f"{bare.requests.get(endpoint, 0)} | {r.sequential.requests.get(endpoint, 0)} | "
+            f"{bare.requests.get(endpoint, 0)} | {sequential.get(endpoint, 0)} | "
             f"{minimum}{note} |"
         )
-    other = sorted(
-        set(p.requests) - {e for e, _ in ENDPOINTS},
-    )
-    for endpoint in other:
+    for endpoint in sorted(set(p.requests) - {e for e, _ in ENDPOINTS}):
         yield f"| other (`{endpoint}`) | {p.requests[endpoint]} | | | 0 |"
     total = sum(p.requests.values())
     total_min = sum(_minimum(p, e, r.images, r.outputs, kinds) for e, _ in ENDPOINTS)

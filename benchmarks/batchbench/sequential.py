@@ -89,4 +89,9 @@ def run_sequential(job: Job) -> dict[str, Any]:
                 seen.add(person)
                 seconds[kind].append(time.monotonic() - began_job)
     outputs = sum(1 for _ in out.glob("*.jpg"))
-    return {"outputs": outputs, "real_seconds": time.monotonic() - began, "seconds": seconds}
+    return {
+        "outputs": outputs,
+        "real_seconds": time.monotonic() - began,
+        "seconds": seconds,
+        "began_monotonic": began,
+    }

@@ -30,16 +30,25 @@ class Suite:
         time_scale: Real seconds per API-second of the batch runs.
         quick: Smaller sequential subset and a 200-output (not 1,000) memory run.
         profile: cProfile the flow's process (``profile.pstats`` in its work folder).
+        batch_only: Only the flow and the bare script (no sequential, no memory runs).
     """
 
     def __init__(
-        self, work: Path, env: dict[str, str], *, time_scale: float, quick: bool, profile: bool
+        self,
+        work: Path,
+        env: dict[str, str],
+        *,
+        time_scale: float,
+        quick: bool,
+        profile: bool,
+        batch_only: bool = False,
     ) -> None:
         self.work = work
         self.env = env
         self.time_scale = time_scale
         self.quick = quick
         self.profile = profile
+        self.batch_only = batch_only
         self.shape = BatchShape(
             IMAGES,
             spec.PERSONS_PER_IMAGE,
@@ -77,7 +86,6 @@ class Suite:
     def run(self) -> Results:
         """Every run, then the results."""
         images = make_images(self.work / "images", IMAGES)
-        small = make_images(self.work / "small", self.rss_images[1], scale=RSS_IMAGE_SCALE)
         extra = {"poll_seconds": self.latencies.poll, "stagger_seconds": self.latencies.stagger}
         pk, bk = spec.PERSON_KEYWORDS, spec.BACKGROUND_KEYWORDS_USED
         with EmulatorServer(spec.emulator_config(self.time_scale)) as emulator:
@@ -87,36 +95,37 @@ class Suite:
             runner.run("prefect", images[:1], pk[:1], bk[:1], extra=extra)
             prefect = runner.run("prefect", images, pk, bk, extra=extra, profile=self.profile)
             bare = runner.run("bare", images, pk, bk, extra=extra)
+            results = Results(
+                header=[],
+                bound=lower_bound(self.shape, self.latencies),
+                ideal=ideal_client(self.shape, self.latencies),
+                prefect=prefect,
+                bare=bare,
+                images=IMAGES,
+                outputs=self.shape.outputs,
+            )
+            if self.batch_only:
+                return results
             n_img, n_person, n_kw, n_bg = self.sequential_subset
-            sequential = runner.run(
+            results.sequential = runner.run(
                 "sequential",
                 images[:n_img],
                 pk[:n_kw],
                 bk[:n_bg],
                 extra={"poll_seconds": spec.SEQUENTIAL_POLL_SECONDS, "persons": n_person},
             )
-        seq_api, seq_note = self._extrapolate(sequential)
+        results.sequential_api_seconds, results.sequential_note = self._extrapolate(
+            results.sequential
+        )
+        small = make_images(self.work / "small", self.rss_images[1], scale=RSS_IMAGE_SCALE)
         with EmulatorServer(spec.emulator_config(RSS_TIME_SCALE)) as emulator:
             check_uploads(emulator, small, spec.PERSONS_PER_IMAGE)
             runner = Runner(emulator, self.work / "memory", self.env)
-            rss = [
-                runner.run("prefect", small[:1], pk[:2], spec.BACKGROUND_POOL[:4], extra=extra),
-                runner.run("prefect", small, pk, spec.BACKGROUND_POOL, extra=extra),
-            ]
-        return Results(
-            header=[],
-            bound=lower_bound(self.shape, self.latencies),
-            ideal=ideal_client(self.shape, self.latencies),
-            prefect=prefect,
-            bare=bare,
-            sequential=sequential,
-            sequential_api_seconds=seq_api,
-            sequential_note=seq_note,
-            rss_small=rss[0],
-            rss_large=rss[1],
-            images=IMAGES,
-            outputs=self.shape.outputs,
-        )
+            results.rss_small = runner.run(
+                "prefect", small[:1], pk[:2], spec.BACKGROUND_POOL[:4], extra=extra
+            )
+            results.rss_large = runner.run("prefect", small, pk, spec.BACKGROUND_POOL, extra=extra)
+        return results
 
     def _extrapolate(self, run: Measured) -> tuple[float, str]:
         """The whole batch's sequential time from the subset: mean per kind of step x count."""

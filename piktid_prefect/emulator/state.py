@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import random
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ class ImageRecord:
     # Earliest virtual time a person's mask warm-up is (or will be) done.
     warm_ready: dict[int, float] = field(default_factory=dict)
     subject_mask: np.ndarray | None = None
+    # Several backgrounds of one image render at once: the mask is made once.
+    mask_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Generation:
     warmup_paid: bool
     files_url: str
     faults: frozenset[str] = frozenset()
+    # The result, drawn while the generation runs (see EmulatorEngine.prerender).
+    rendered: Future[bytes] | None = field(default=None, compare=False, repr=False)
 
     def __lt__(self, other: Generation) -> bool:
         return (self.due_at, self.id) < (other.due_at, other.id)
@@ -70,6 +75,7 @@ class _Notification:
     created_at: float
     timestamp: float
     data: dict[str, Any]
+    generation_id: int | None = None
 
 
 class Store:
@@ -247,14 +253,27 @@ class Store:
 
     # --- notifications ----------------------------------------------------------------
 
-    def notify(self, owner: str, name: str, data: dict[str, Any], copies: int = 1) -> list[int]:
+    def notify(
+        self,
+        owner: str,
+        name: str,
+        data: dict[str, Any],
+        copies: int = 1,
+        generation_id: int | None = None,
+    ) -> list[int]:
         """Create ``copies`` notifications with the same data; return their ids."""
         with self._lock:
             now = self._clock.now()
             ids = []
             for _ in range(copies):
                 note = _Notification(
-                    self._next_notification, owner, name, now, self._clock.epoch(now), data
+                    self._next_notification,
+                    owner,
+                    name,
+                    now,
+                    self._clock.epoch(now),
+                    data,
+                    generation_id,
                 )
                 self._notifications[note.id] = note
                 self._next_notification += 1
@@ -286,10 +305,12 @@ class Store:
                 and n.name in names
                 and (image_id is None or str(n.data.get("address")) == str(image_id))
             ]
-            return [
-                {"id": n.id, "name": n.name, "timestamp": n.timestamp, "data": dict(n.data)}
-                for n in sorted(notes, key=lambda n: n.id)
-            ]
+            now = self._clock.now()
+        self._recorder.seen([n.generation_id for n in notes if n.generation_id is not None], now)
+        return [
+            {"id": n.id, "name": n.name, "timestamp": n.timestamp, "data": dict(n.data)}
+            for n in sorted(notes, key=lambda n: n.id)
+        ]
 
     def delete_notification(self, owner: str, notification_id: int) -> bool:
         """Delete one of the owner's notifications; False if unknown or expired."""

@@ -37,6 +37,8 @@ class GenerationRecord:
     warmup_paid: bool
     completed_at: float | None = None
     outcome: str = "pending"  # pending | notified | error | lost
+    # When a poll first returned the result's notification: the client knows from then.
+    seen_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,14 @@ class StatsRecorder:
             self._generations[generation_id] = replace(
                 record, completed_at=completed_at, outcome=outcome
             )
+
+    def seen(self, generation_ids: list[int], at: float) -> None:
+        """Mark generations whose notification a poll returned (first time only)."""
+        with self._lock:
+            for generation_id in generation_ids:
+                record = self._generations.get(generation_id)
+                if record is not None and record.seen_at is None:
+                    self._generations[generation_id] = replace(record, seen_at=at)
 
     def notification(self, email: str, event: str, count: int = 1) -> None:
         """Count notifications ``created``, ``deleted`` or ``expired``."""

@@ -146,6 +146,22 @@ def test_notifications_filter_by_name_and_image_and_can_be_deleted(api: Api) -> 
     assert api.emulator.stats(api.account.email).notifications_deleted == 1
 
 
+def test_the_books_show_when_a_poll_first_returned_each_result(api: Api) -> None:
+    first = api.upload_id()
+    api.generate(first, seed=1)
+    api.background(api.upload_id("grace_hopper.jpg"), {"florals": "Roses"}, seed=1)
+    assert len(api.wait_for(1, "edit_generate")) == 1
+    (person, background) = api.emulator.stats(api.account.email).generations
+    # Polled only for edit_generate so far: the background result is done but unseen.
+    assert person.completed_at is not None and person.seen_at is not None
+    assert person.seen_at >= person.completed_at
+    assert background.seen_at is None
+    assert len(api.wait_for(1, "edit_background")) == 1
+    seen = api.emulator.stats(api.account.email).generations
+    assert seen[0].seen_at == person.seen_at  # the first time only
+    assert seen[1].seen_at is not None and seen[1].seen_at >= seen[1].completed_at
+
+
 def test_notifications_expire_600_seconds_after_creation(api: Api) -> None:
     api.generate(api.upload_id(), seed=1)
     assert len(api.wait_for(1)) == 1
