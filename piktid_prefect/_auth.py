@@ -2,10 +2,11 @@
 
 :meth:`PiktidAuth.auth_flow` is the one generator shared by sync and async clients (the
 httpx pattern): it logs in when there is no access token yet, sends the request with
-``Authorization: Bearer``, and on a 401 renews the token once and repeats the request once.
-Renewing means ``PUT /tokens`` with the refresh token; if that fails and a password is
-known, a fresh ``POST /tokens`` login (HTTP Basic, empty body). A second 401 is returned
-to the client, which raises :class:`~piktid_prefect.errors.AuthenticationFailed`.
+``Authorization: Bearer``, and on a 401 renews the token and repeats the request (at most
+twice: with many requests in flight, a renewed token can be refused again before its
+repeat arrives). Renewing means ``PUT /tokens`` with the refresh token; if that fails and
+a password is known, a fresh ``POST /tokens`` login (HTTP Basic, empty body). A third 401
+is returned to the client, which raises :class:`~piktid_prefect.errors.AuthenticationFailed`.
 
 A refresh token works once: the server treats a reused one as an attack and revokes every
 token of the account. So concurrent 401s must renew *once*. The overridden drivers
@@ -33,6 +34,9 @@ from piktid_prefect.models import TokenPair
 __all__ = ["PiktidAuth"]
 
 logger = logging.getLogger("piktid_prefect.client")
+
+# Renewals for one request: enough for a token refused again right after its renewal.
+_MAX_RENEWALS = 2
 
 _TOKEN_REQUEST = "piktid_token_request"
 
@@ -107,19 +111,26 @@ class PiktidAuth(httpx.Auth):
     # --- the shared flow ------------------------------------------------------------------
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Authorize ``request``; on a 401 renew the token once and repeat once."""
+        """Authorize ``request``; on a 401 renew the token and repeat, at most twice.
+
+        Twice, not once: with many requests in flight, the token renewed for this one can
+        already have been refused (expired, revoked by another renewal) when it is
+        repeated. A 401 is a refusal before any work, so repeating never pays twice.
+        """
         if self._access is None:
             yield from self._renew(stale=None)
         sent_with = self._access
         request.headers["Authorization"] = f"Bearer {sent_with}"
         response = yield request
-        if response.status_code != 401:
-            return
-        if self._access == sent_with and not (self._refresh or self.kind == "password"):
-            return  # nothing to renew with: the client raises on this 401
-        yield from self._renew(stale=sent_with)
-        request.headers["Authorization"] = f"Bearer {self._access}"
-        yield request
+        for _ in range(_MAX_RENEWALS):
+            if response.status_code != 401:
+                return
+            if self._access == sent_with and not (self._refresh or self.kind == "password"):
+                return  # nothing to renew with: the client raises on this 401
+            yield from self._renew(stale=sent_with)
+            sent_with = self._access
+            request.headers["Authorization"] = f"Bearer {sent_with}"
+            response = yield request
 
     def _renew(self, stale: str | None) -> Generator[httpx.Request, httpx.Response, None]:
         if self._access is not None and self._access != stale:

@@ -39,7 +39,7 @@ from typing import Any, BinaryIO, TypeVar, overload
 import httpx
 from pydantic import SecretStr
 
-from piktid_prefect import __version__, _protocol
+from piktid_prefect import __version__, _log_redaction, _protocol
 from piktid_prefect._auth import PiktidAuth
 from piktid_prefect._protocol import RequestSpec, Timeouts
 from piktid_prefect._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
@@ -71,6 +71,9 @@ DEFAULT_NOTIFICATION_NAMES = ("edit_generate", "edit_background", "error")
 
 T = TypeVar("T")
 Destination = str | os.PathLike[str] | BinaryIO | None
+
+# httpcore's DEBUG trace would print the refresh-token cookie of PUT/POST /tokens answers.
+_log_redaction.install()
 
 
 # Idle connections are dropped before servers usually drop theirs (uvicorn and many

@@ -105,8 +105,24 @@ async def test_still_401_after_renewing_is_authentication_failed(
     client = make_client(access_token="A1", refresh_token="R1")
     with pytest.raises(AuthenticationFailed):
         await call(client.me())
-    assert len(api.sent("GET", "/me")) == 2  # the request is repeated once, not more
-    assert len(api.sent("PUT", "/tokens")) == 1
+    # Renewed and repeated twice, not more; each renewal spends its own refresh token.
+    assert len(api.sent("GET", "/me")) == 3
+    assert [json_body(r)["refresh_token"] for r in api.sent("PUT", "/tokens")] == ["R1", "R2"]
+
+
+async def test_a_renewed_token_refused_again_is_renewed_once_more(
+    api: MockAPI, make_client: Any
+) -> None:
+    # A2 is expired (by a concurrent request, say) before the repeat arrives; A3 works.
+    api.on("PUT", "/tokens", tokens("A2", "R2"), tokens("A3", "R3"))
+    api.on("GET", "/me", me_if("A3"))
+    client = make_client(access_token="A1", refresh_token="R1")
+    assert (await call(client.me())).credits == 3
+    assert [r.headers["Authorization"] for r in api.sent("GET", "/me")] == [
+        "Bearer A1",
+        "Bearer A2",
+        "Bearer A3",
+    ]
 
 
 async def test_static_token_without_refresh_fails_on_first_401(

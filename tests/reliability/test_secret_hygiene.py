@@ -83,10 +83,10 @@ def test_no_token_or_password_reaches_any_log_result_artifact_or_the_database(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # prefect, httpx and our own debug lines included
-    # httpcore's DEBUG wire trace prints raw response headers, and PiktID's token answer
-    # sets the refresh token as a cookie: that trace is not for production (reliability.md).
-    caplog.set_level(logging.INFO, logger="httpcore")
+    # Everything at DEBUG: prefect, httpx, our own lines, and httpcore's wire trace, which
+    # prints raw response headers (PiktID's token answer sets the refresh token as a
+    # cookie; piktid_prefect._log_redaction masks it).
+    caplog.set_level(logging.DEBUG)
     password = f"PW-{secrets.token_hex(12)}-sentinel"
     account = piktid_emulator.create_account(credits=1_000, password=password)
     poll = 4.5 * time_scale
@@ -142,6 +142,9 @@ def test_no_token_or_password_reaches_any_log_result_artifact_or_the_database(
         if any(t in r.getMessage() for t in {password, revoked.access_token, *tokens})
     }
     assert not culprits, culprits
+    # The wire trace did run and did carry the token answers' cookies, masked.
+    cookies = [r.getMessage() for r in caplog.records if b"set-cookie" in r.getMessage().encode()]
+    assert cookies and all("refresh_token=***" in c for c in cookies)
     assert len(tokens) >= 6  # logins and refreshes happened: more than one pair travelled
     watched = {password, revoked.access_token, *tokens}
     haystacks = {
