@@ -1,26 +1,20 @@
-"""A Prefect test harness and a local Dask cluster of two worker processes."""
+"""A local Dask cluster of two worker processes (flows run on the shared Prefect harness)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 
 distributed = pytest.importorskip("distributed", reason="needs the `dask` extra")
 
 DASK_WORKERS = 2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    storage = tmp_path_factory.mktemp("prefect-results")
-    with (
-        temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}),
-        prefect_test_harness(server_startup_timeout=90),
-    ):
-        yield
+@pytest.fixture(autouse=True)
+def _on_the_prefect_harness(prefect_harness: Path) -> None:
+    """The flows here run on the suite's shared Prefect harness."""
 
 
 @pytest.fixture(scope="module")
