@@ -30,7 +30,7 @@ from piktid_prefect.errors import (
     PiktidError,
     UnsupportedImage,
 )
-from piktid_prefect.flows import edit_backgrounds, generate_people
+from piktid_prefect.flows import batch_variations, edit_backgrounds, generate_people
 from piktid_prefect.models import GenerationJob
 from piktid_prefect.results import GenerationResult, GenerationSpec
 from piktid_prefect.tasks import download_result, upload_image
@@ -123,6 +123,22 @@ def _nobody(case: Case) -> Any:
     return case.people(case.write("landscape.png", _encoded(landscape)))
 
 
+def _one_bad_image_in_a_batch(case: Case) -> Any:
+    # Good photos first: the bad one is found only by PiktID, at upload. Nothing may be
+    # generated for the good ones before that answer (the flow waits for every upload).
+    gradient = np.tile(np.linspace(0, 255, 512, dtype=np.uint8), (512, 1))
+    landscape = case.write("zz-landscape.png", _encoded(cv2.merge([gradient] * 3)))
+    return batch_variations(
+        images=[str(case.samples["astronaut"]), str(case.samples["grace_hopper"]), str(landscape)],
+        person_keywords=OCEANIA,
+        background_keywords=[{"nature_landscapes": "Beach"}],
+        credentials=case.credentials,
+        out_dir=str(case.out_dir),
+        stagger_seconds=0.0,
+        timeout_seconds=600.0 * case.time_scale,
+    )
+
+
 def _blurred(case: Case) -> Any:
     pixels = cv2.GaussianBlur(cv2.imread(str(case.samples["astronaut"])), (15, 15), 0)
     return case.people(case.write("blurred.png", _encoded(pixels)))
@@ -193,6 +209,12 @@ CASES: list[tuple[str, Callable[[Case], Any], type[Exception], str]] = [
     ("decompression bomb", _bomb, UnsupportedImage, "decompression bomb"),
     ("more than 30 persons", _crowd, BadRequest, "more than 30 persons"),
     ("no persons", _nobody, InvalidPerson, "no person was detected"),
+    (
+        "one image without persons in a batch",
+        _one_bad_image_in_a_batch,
+        InvalidPerson,
+        "zz-landscape",
+    ),
     ("person not approved", _blurred, InvalidPerson, "no detected person is approved"),
     ("person id out of range", _person_out_of_range, InvalidPerson, "person 3 does not exist"),
     ("unknown keyword category", _unknown_category, InvalidKeyword, "mood"),
