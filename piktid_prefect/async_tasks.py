@@ -1,7 +1,7 @@
 """Async twins of :mod:`piktid_prefect.tasks`, for ``async def`` flows.
 
 Same names with an ``a`` prefix, same caching, retries and credit safety: each twin
-runs the very same logic (``piktid_prefect._generation``) off the event loop, and
+runs its sync task's own body (``task.fn``) off the event loop, and
 ``aawait_notification`` awaits the shared poller's future without holding a thread.
 
 Example:
@@ -42,10 +42,14 @@ from piktid_prefect.results import (
 from piktid_prefect.tasks import (
     DEFAULT_TIMEOUT_SECONDS,
     UPLOAD_CACHE_EXPIRATION,
+    download_result,
     generate_output,
     generation_cache_key,
+    start_background_edit,
+    start_person_generation,
     transient_retries,
     upload_cache_key,
+    upload_image,
 )
 
 __all__ = [
@@ -74,8 +78,7 @@ async def aupload_image(
     options: dict[str, Any] | None = None,
 ) -> UploadedImage:
     """Async :func:`~piktid_prefect.tasks.upload_image` (shares its cache)."""
-    creds = resolve_credentials(credentials)
-    return await asyncio.to_thread(logic.upload, creds, image, name=name, options=options)
+    return await asyncio.to_thread(upload_image.fn, credentials, image, name=name, options=options)
 
 
 @task(name="piktid-start-person-generation", cache_policy=NO_CACHE)
@@ -88,10 +91,9 @@ async def astart_person_generation(
     options: dict[str, Any] | None = None,
 ) -> GenerationJob:
     """Async :func:`~piktid_prefect.tasks.start_person_generation` (never retried)."""
-    spec = GenerationSpec(
-        kind="person", person_id=person_id, keyword=keyword, options=options or {}
+    return await asyncio.to_thread(
+        start_person_generation.fn, credentials, image, person_id, keyword, options=options
     )
-    return await asyncio.to_thread(logic.start, resolve_credentials(credentials), image, spec)
 
 
 @task(name="piktid-start-background-edit", cache_policy=NO_CACHE)
@@ -104,10 +106,9 @@ async def astart_background_edit(
     options: dict[str, Any] | None = None,
 ) -> GenerationJob:
     """Async :func:`~piktid_prefect.tasks.start_background_edit` (never retried)."""
-    spec = GenerationSpec(
-        kind="background", keyword=keyword or {}, prompt=prompt, options=options or {}
+    return await asyncio.to_thread(
+        start_background_edit.fn, credentials, image, keyword, prompt=prompt, options=options
     )
-    return await asyncio.to_thread(logic.start, resolve_credentials(credentials), image, spec)
 
 
 @task(name="piktid-await-notification", cache_policy=NO_CACHE)
@@ -163,5 +164,4 @@ async def adownload_result(
     destination: str | Path | WritableFileSystem = "piktid-output",
 ) -> OutputRecord:
     """Async :func:`~piktid_prefect.tasks.download_result`."""
-    creds = resolve_credentials(credentials)
-    return await asyncio.to_thread(logic.download, creds, result, destination)
+    return await asyncio.to_thread(download_result.fn, credentials, result, destination)

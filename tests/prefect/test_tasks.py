@@ -14,6 +14,7 @@ from piktid_prefect.async_tasks import (
     adownload_result,
     agenerate_output,
     astart_background_edit,
+    astart_person_generation,
     aupload_image,
 )
 from piktid_prefect.errors import GenerationFailed
@@ -56,6 +57,13 @@ async def test_async_twins_compose_and_share_the_cache(
             credentials, uploaded, {"seasonal": "Winter"}, options={"seed": 3}
         )
         note = await aawait_notification(credentials, job, timeout_seconds=600 * time_scale)
+        person_job = await astart_person_generation(
+            credentials, uploaded, 0, {"Location": "Oceania"}, options={"seed": 4}
+        )
+        person_note = await aawait_notification(
+            credentials, person_job, timeout_seconds=600 * time_scale
+        )
+        assert person_note.name == "edit_generate" and person_note.links
         spec = GenerationSpec(kind="person", person_id=0, keyword={"Location": "Africa"})
         result = await agenerate_output(
             credentials, uploaded, spec, timeout_seconds=600 * time_scale
@@ -69,7 +77,7 @@ async def test_async_twins_compose_and_share_the_cache(
     with Image.open(path) as picture:
         picture.load()
     stats = piktid_emulator.stats(piktid_account.email)
-    assert stats.credits_charged == 2
+    assert stats.credits_charged == 3
     assert requests_to(stats, "/edit/target") == 1
     assert link
 
