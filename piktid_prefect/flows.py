@@ -123,13 +123,16 @@ def _checked_background_keywords(keywords: Sequence[dict[str, str]]) -> list[dic
     return [validate_background_keyword(k) for k in keywords]
 
 
+def images_in(folder: Path) -> list[Path]:
+    """The images (by suffix) directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _image_files(
     images: str | Sequence[str | UploadedImage],
 ) -> list[str | UploadedImage]:
     if isinstance(images, str) and Path(images).is_dir():
-        files: list[str | UploadedImage] = [
-            str(p) for p in sorted(Path(images).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
+        files: list[str | UploadedImage] = [str(p) for p in images_in(Path(images))]
         if not files:
             raise InvalidInput(f"No .jpg/.png/.webp image in folder {images}")
         return files

@@ -24,10 +24,10 @@ from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT
 from piktid_prefect.flows import (
     DEFAULT_STAGGER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
-    IMAGE_SUFFIXES,
     PersonSelection,
     VariationsResult,
     batch_variations,
+    images_in,
 )
 from piktid_prefect.keywords import (
     BackgroundCategory,
@@ -119,7 +119,7 @@ def process_new_images(
         raise InvalidConfiguration("Give person_keywords and/or background_keywords")
     folder = _local_copy(inbox, storage_block)
     try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = images_in(folder)
         new = pending_images(files, out_dir, person_kw, background_kw)
         logger.info("%d image(s) in %s, %d new", len(files), inbox, len(new))
         if not new:
