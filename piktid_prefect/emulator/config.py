@@ -7,7 +7,7 @@ emulator's virtual clock runs ``1 / time_scale`` API-seconds per real second, so
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,20 +27,7 @@ FaultKind = Literal[
     "lose_response_after_start",
     "expire_token",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "http_429",
-    "http_500",
-    "http_502",
-    "http_503",
-    "drop_connection",
-    "slow_response",
-    "lose_notification",
-    "duplicate_notification",
-    "shuffle_notifications",
-    "error_notification",
-    "lose_response_after_start",
-    "expire_token",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 
 class FaultConfig(BaseModel):
