@@ -24,6 +24,12 @@ def pytest_configure(config: object) -> None:
     os.environ.setdefault("PIKTID_JOURNAL_DIR", tempfile.mkdtemp(prefix="piktid-journal-"))
 
 
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    """Which client a test builds: PiktidClient or AsyncPiktidClient (each test runs twice)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One throw-away Prefect server and sqlite database for every suite that runs flows.

@@ -89,11 +89,6 @@ def api() -> MockAPI:
     return MockAPI()
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def make_client(
     flavour: str, api: MockAPI

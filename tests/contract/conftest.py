@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,20 +13,11 @@ from piktid_prefect._retry import RetryPolicy
 from piktid_prefect.client import AsyncPiktidClient, PiktidClient, Timeouts
 from piktid_prefect.emulator import EmulatorAccount
 from piktid_prefect.models import GenerationJob, Notification
+from tests.client.conftest import call
 
 # The emulator runs 100x faster than real time: its 3 s poll limit is 30 ms.
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay_seconds=0.01, max_delay_seconds=1.0)
 TIMEOUTS = Timeouts(connect_seconds=5, read_seconds=10, upload_seconds=20, download_seconds=20)
-
-
-async def call(result: Any) -> Any:
-    """The value of a sync call, or the awaited value of an async one."""
-    return await result if inspect.isawaitable(result) else result
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
