@@ -45,8 +45,8 @@ from piktid_prefect.emulator import EmulatorConfig, EmulatorServer, FaultConfig
 from piktid_prefect.emulator.config import FAULT_KINDS
 from piktid_prefect.emulator.stats import EmulatorStats
 from piktid_prefect.flows import batch_variations
-from piktid_prefect.keywords import BACKGROUND_KEYWORDS, LOCATIONS
-from piktid_prefect.results import Manifest
+from piktid_prefect.runtime.results import Manifest
+from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS
 
 __all__ = ["SoakReport", "fault_config", "run_soak"]
 

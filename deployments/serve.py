@@ -22,7 +22,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 
 from piktid_prefect.flows import batch_variations, generate_people
 from piktid_prefect.inbox import process_new_images
-from piktid_prefect.keywords import (
+from piktid_prefect.wire.keywords import (
     parse_keyword_text,
     validate_background_keyword,
     validate_person_keyword,

@@ -1,48 +1,181 @@
 """Prefect 3 integration for the PiktID image API.
 
-Names are exported lazily so that the wire layer (``piktid_prefect.client``,
-``piktid_prefect.models``) can be imported without importing Prefect.
+Layers, imports pointing down only (see ``docs/design.md``):
+
+- :mod:`piktid_prefect.wire` — the HTTP client, models and input checks; no Prefect.
+- :mod:`piktid_prefect.runtime` — generation, the shared poller, stagger, journal.
+- this package's top modules — the Prefect surface: ``credentials``, ``tasks``,
+  ``async_tasks``, ``flows``, ``fanout``, ``inbox``, ``ui``, ``events``.
+- entry points — ``cli``, ``demo``; ``emulator`` is a package of its own.
+
+Names are exported lazily, so ``import piktid_prefect.wire.client`` (or the emulator's
+pytest plugin) does not import Prefect; the ``TYPE_CHECKING`` block gives type checkers
+the real types.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from piktid_prefect.async_tasks import (
+        aawait_notification,
+        adownload_result,
+        agenerate_output,
+        astart_background_edit,
+        astart_person_generation,
+        aupload_image,
+    )
+    from piktid_prefect.credentials import PiktidCredentials
+    from piktid_prefect.fanout import FailedOutput, VariationsResult
+    from piktid_prefect.flows import (
+        batch_variations,
+        edit_backgrounds,
+        generate_people,
+        person_and_background_variations,
+    )
+    from piktid_prefect.inbox import process_new_images
+    from piktid_prefect.runtime.results import (
+        GenerationResult,
+        GenerationSpec,
+        OutputRecord,
+        UploadedImage,
+    )
+    from piktid_prefect.tasks import (
+        await_notification,
+        download_result,
+        generate_output,
+        start_background_edit,
+        start_person_generation,
+        upload_image,
+    )
+    from piktid_prefect.wire.client import DEFAULT_BASE_URL, AsyncPiktidClient, PiktidClient
+    from piktid_prefect.wire.errors import (
+        AuthenticationFailed,
+        GenerationFailed,
+        GenerationStartUnconfirmed,
+        ImageNotFound,
+        InvalidInput,
+        NotificationTimeout,
+        PiktidAPIError,
+        PiktidError,
+    )
+    from piktid_prefect.wire.models import (
+        BackgroundOptions,
+        GenerationJob,
+        Notification,
+        PersonOptions,
+        UploadResult,
+    )
+
+# Where each public name lives; tests/test_exports.py checks it matches the block above.
 _EXPORTS: dict[str, str] = {
-    # wire
-    "PiktidClient": "piktid_prefect.client",
-    "AsyncPiktidClient": "piktid_prefect.client",
-    "DEFAULT_BASE_URL": "piktid_prefect.client",
-    "PiktidError": "piktid_prefect.errors",
-    "GenerationJob": "piktid_prefect.models",
-    "UploadResult": "piktid_prefect.models",
-    "Notification": "piktid_prefect.models",
-    "PersonOptions": "piktid_prefect.models",
-    "BackgroundOptions": "piktid_prefect.models",
-    # prefect layer
+    **dict.fromkeys(
+        [
+            "aawait_notification",
+            "adownload_result",
+            "agenerate_output",
+            "astart_background_edit",
+            "astart_person_generation",
+            "aupload_image",
+        ],
+        "piktid_prefect.async_tasks",
+    ),
     "PiktidCredentials": "piktid_prefect.credentials",
-    "UploadedImage": "piktid_prefect.results",
-    "GenerationSpec": "piktid_prefect.results",
-    "GenerationResult": "piktid_prefect.results",
-    "OutputRecord": "piktid_prefect.results",
-    "upload_image": "piktid_prefect.tasks",
-    "start_person_generation": "piktid_prefect.tasks",
-    "start_background_edit": "piktid_prefect.tasks",
-    "await_notification": "piktid_prefect.tasks",
-    "generate_output": "piktid_prefect.tasks",
-    "download_result": "piktid_prefect.tasks",
-    "generate_people": "piktid_prefect.flows",
-    "edit_backgrounds": "piktid_prefect.flows",
-    "batch_variations": "piktid_prefect.flows",
-    "person_and_background_variations": "piktid_prefect.flows",
-    "VariationsResult": "piktid_prefect.flows",
+    "FailedOutput": "piktid_prefect.fanout",
+    "VariationsResult": "piktid_prefect.fanout",
+    **dict.fromkeys(
+        [
+            "batch_variations",
+            "edit_backgrounds",
+            "generate_people",
+            "person_and_background_variations",
+        ],
+        "piktid_prefect.flows",
+    ),
     "process_new_images": "piktid_prefect.inbox",
+    **dict.fromkeys(
+        ["GenerationResult", "GenerationSpec", "OutputRecord", "UploadedImage"],
+        "piktid_prefect.runtime.results",
+    ),
+    **dict.fromkeys(
+        [
+            "await_notification",
+            "download_result",
+            "generate_output",
+            "start_background_edit",
+            "start_person_generation",
+            "upload_image",
+        ],
+        "piktid_prefect.tasks",
+    ),
+    **dict.fromkeys(
+        ["DEFAULT_BASE_URL", "AsyncPiktidClient", "PiktidClient"], "piktid_prefect.wire.client"
+    ),
+    **dict.fromkeys(
+        [
+            "AuthenticationFailed",
+            "GenerationFailed",
+            "GenerationStartUnconfirmed",
+            "ImageNotFound",
+            "InvalidInput",
+            "NotificationTimeout",
+            "PiktidAPIError",
+            "PiktidError",
+        ],
+        "piktid_prefect.wire.errors",
+    ),
+    **dict.fromkeys(
+        ["BackgroundOptions", "GenerationJob", "Notification", "PersonOptions", "UploadResult"],
+        "piktid_prefect.wire.models",
+    ),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AsyncPiktidClient",
+    "AuthenticationFailed",
+    "BackgroundOptions",
+    "FailedOutput",
+    "GenerationFailed",
+    "GenerationJob",
+    "GenerationResult",
+    "GenerationSpec",
+    "GenerationStartUnconfirmed",
+    "ImageNotFound",
+    "InvalidInput",
+    "Notification",
+    "NotificationTimeout",
+    "OutputRecord",
+    "PersonOptions",
+    "PiktidAPIError",
+    "PiktidClient",
+    "PiktidCredentials",
+    "PiktidError",
+    "UploadResult",
+    "UploadedImage",
+    "VariationsResult",
+    "aawait_notification",
+    "adownload_result",
+    "agenerate_output",
+    "astart_background_edit",
+    "astart_person_generation",
+    "aupload_image",
+    "await_notification",
+    "batch_variations",
+    "download_result",
+    "edit_backgrounds",
+    "generate_output",
+    "generate_people",
+    "person_and_background_variations",
+    "process_new_images",
+    "start_background_edit",
+    "start_person_generation",
+    "upload_image",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,10 +29,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect import _generation as logic
-from piktid_prefect._prefect_glue import CredentialsLike, resolve_credentials
-from piktid_prefect.models import GenerationJob, Notification
-from piktid_prefect.results import (
+from piktid_prefect.events import CredentialsLike, resolve_credentials
+from piktid_prefect.runtime import generation as logic
+from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     OutputRecord,
@@ -51,6 +50,7 @@ from piktid_prefect.tasks import (
     upload_cache_key,
     upload_image,
 )
+from piktid_prefect.wire.models import GenerationJob, Notification
 
 __all__ = [
     "aawait_notification",

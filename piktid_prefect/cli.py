@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from piktid_prefect.errors import InvalidInput, PiktidError, redact
-from piktid_prefect.keywords import parse_keyword_text
+from piktid_prefect.wire.errors import InvalidInput, PiktidError, redact
+from piktid_prefect.wire.keywords import parse_keyword_text
 
 app = typer.Typer(
     name="piktid-prefect",

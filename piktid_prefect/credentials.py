@@ -10,9 +10,9 @@ from typing import Any
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from piktid_prefect.client import DEFAULT_BASE_URL, AsyncPiktidClient, PiktidClient, Timeouts
-from piktid_prefect.errors import InvalidConfiguration
-from piktid_prefect.images import check_base_url
+from piktid_prefect.wire.client import DEFAULT_BASE_URL, AsyncPiktidClient, PiktidClient, Timeouts
+from piktid_prefect.wire.errors import InvalidConfiguration
+from piktid_prefect.wire.images import check_base_url
 
 __all__ = ["PiktidCredentials"]
 
@@ -120,7 +120,7 @@ class PiktidCredentials(CredentialsBlock):
         """A new synchronous client; close it (or use ``with``) when done.
 
         Args:
-            **overrides: Other :class:`~piktid_prefect.client.PiktidClient` arguments
+            **overrides: Other :class:`~piktid_prefect.wire.client.PiktidClient` arguments
                 (``retry``, ``timeouts``, ``transport``).
         """
         return PiktidClient(self.base_url, **self._client_kwargs(overrides))

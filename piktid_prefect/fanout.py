@@ -2,7 +2,7 @@
 
 Outputs run concurrently, at most twice the in-flight bound at a time (each task in
 flight holds a thread); each person's first generation is submitted first, and the
-person's follow-ups wait for the stagger behind it (see :mod:`piktid_prefect.stagger`).
+person's follow-ups wait for the stagger behind it (see :mod:`piktid_prefect.runtime.stagger`).
 Every delivered output is written and listed in ``manifest.json`` even when others fail;
 then the run fails naming the ones that did.
 """
@@ -21,10 +21,9 @@ from prefect import get_run_logger
 from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
-from piktid_prefect._generation import writable_folder
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.errors import PiktidError
-from piktid_prefect.results import (
+from piktid_prefect.runtime.generation import writable_folder
+from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     Manifest,
@@ -32,9 +31,10 @@ from piktid_prefect.results import (
     StaggerPlan,
     UploadedImage,
 )
-from piktid_prefect.stagger import gate_for
+from piktid_prefect.runtime.stagger import gate_for
 from piktid_prefect.tasks import download_result, generate_output, upload_image
 from piktid_prefect.ui import RunDisplay
+from piktid_prefect.wire.errors import PiktidError
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "FailedOutput", "VariationsResult", "run_outputs", "upload_all"]
 

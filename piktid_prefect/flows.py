@@ -15,8 +15,7 @@ from typing import Any, Literal, Union
 
 from prefect import flow
 
-from piktid_prefect._prefect_glue import CredentialsLike, resolve_credentials
-from piktid_prefect.errors import InvalidInput, InvalidPerson
+from piktid_prefect.events import CredentialsLike, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
     FailedOutput,
@@ -24,9 +23,10 @@ from piktid_prefect.fanout import (
     run_outputs,
     upload_all,
 )
-from piktid_prefect.keywords import validate_background_keyword, validate_person_keyword
-from piktid_prefect.models import BackgroundOptions, PersonOptions
-from piktid_prefect.results import GenerationSpec, UploadedImage, derive_seed
+from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
+from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
+from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
+from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
 
 __all__ = [
     "FailedOutput",

@@ -18,8 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from piktid_prefect._prefect_glue import CredentialsLike
-from piktid_prefect.errors import InvalidConfiguration
+from piktid_prefect.events import CredentialsLike
 from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT
 from piktid_prefect.flows import (
     DEFAULT_STAGGER_SECONDS,
@@ -29,13 +28,14 @@ from piktid_prefect.flows import (
     batch_variations,
     images_in,
 )
-from piktid_prefect.keywords import (
+from piktid_prefect.runtime.results import Manifest
+from piktid_prefect.wire.errors import InvalidConfiguration
+from piktid_prefect.wire.keywords import (
     BackgroundCategory,
     Location,
     validate_background_keyword,
     validate_person_keyword,
 )
-from piktid_prefect.results import Manifest
 
 __all__ = ["pending_images", "process_new_images"]
 

@@ -10,7 +10,7 @@ account). A completed output is never paid again, whatever flow run asks for it;
 output whose run crashed is simply missing from the cache and is made (and paid) once.
 ``start_*`` tasks are never retried by Prefect, because a start whose answer was lost may
 already have been charged; ``generate_output`` settles such a start by waiting for its
-notification (see :mod:`piktid_prefect.client`).
+notification (see :mod:`piktid_prefect.wire.client`).
 """
 
 from __future__ import annotations
@@ -26,22 +26,22 @@ from prefect.filesystems import WritableFileSystem
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from piktid_prefect import _generation as logic
-from piktid_prefect._prefect_glue import (
+from piktid_prefect.events import (
     CredentialsLike,
     emit_generation_event,
     resolve_credentials,
     retry_on_transient,
 )
-from piktid_prefect.images import load_image
-from piktid_prefect.models import GenerationJob, Notification
-from piktid_prefect.results import (
+from piktid_prefect.runtime import generation as logic
+from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     OutputRecord,
     StaggerPlan,
     UploadedImage,
 )
+from piktid_prefect.wire.images import load_image
+from piktid_prefect.wire.models import GenerationJob, Notification
 
 __all__ = [
     "await_notification",

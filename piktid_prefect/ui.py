@@ -26,7 +26,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from piktid_prefect.results import OutputRecord
+from piktid_prefect.runtime.results import OutputRecord
 
 __all__ = ["MAX_IMAGE_ARTIFACTS", "RunDisplay"]
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from piktid_prefect.errors import InvalidKeyword, InvalidOptions
-from piktid_prefect.keywords import (
+from piktid_prefect.wire.errors import InvalidKeyword, InvalidOptions
+from piktid_prefect.wire.keywords import (
     BACKGROUND_KEYWORDS,
     LOCATIONS,
     keyword_slug,
@@ -16,7 +16,7 @@ from piktid_prefect.keywords import (
     validate_background_keyword,
     validate_person_keyword,
 )
-from piktid_prefect.models import (
+from piktid_prefect.wire.models import (
     BackgroundOptions,
     GenerationJob,
     Notification,
@@ -113,6 +113,6 @@ def test_notification_matches_only_its_own_job() -> None:
 def test_wire_layer_does_not_import_prefect() -> None:
     import subprocess
 
-    code = "import sys, piktid_prefect.models; print('prefect' in sys.modules)"
+    code = "import sys, piktid_prefect.wire.models; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from piktid_prefect.errors import GenerationFailed, NotificationTimeout, RateLimited
-from piktid_prefect.models import GenerationJob, Notification
-from piktid_prefect.notifications import NotificationHub
+from piktid_prefect.runtime.notifications import NotificationHub
+from piktid_prefect.wire.errors import GenerationFailed, NotificationTimeout, RateLimited
+from piktid_prefect.wire.models import GenerationJob, Notification
 
 INTERVAL = 0.02
 
@@ -136,7 +136,7 @@ def test_timeout_names_the_job(hub: NotificationHub) -> None:
 def test_rate_limit_and_transient_errors_do_not_fail_jobs(
     hub: NotificationHub, fake: FakeClient
 ) -> None:
-    from piktid_prefect.errors import ServerError, TransportError
+    from piktid_prefect.wire.errors import ServerError, TransportError
 
     fake.fail_next = [
         RateLimited("slow down", retry_after_seconds=INTERVAL),

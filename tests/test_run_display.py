@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from piktid_prefect import ui
-from piktid_prefect.results import OutputRecord
+from piktid_prefect.runtime.results import OutputRecord
 
 
 class FakeArtifacts:

@@ -56,7 +56,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
     """``batch_variations`` on the job's images; timed around the flow call only."""
     from piktid_prefect.credentials import PiktidCredentials
     from piktid_prefect.flows import batch_variations
-    from piktid_prefect.results import UploadedImage
+    from piktid_prefect.runtime.results import UploadedImage
 
     credentials = PiktidCredentials(
         base_url=job.base_url,
@@ -90,15 +90,15 @@ def run_prefect(job: Job) -> dict[str, Any]:
 
 def _trace_unconfirmed_starts() -> None:
     """Log why a start's answer was lost (the library waits for it silently)."""
-    from piktid_prefect import _protocol
+    from piktid_prefect.wire import _status
 
-    original = _protocol._unconfirmed
+    original = _status.unconfirmed
 
     def traced(job: Any, detail: str) -> Any:
         print(f"UNCONFIRMED START {time.time():.3f} {job.label}: {detail}", flush=True)
         return original(job, detail)
 
-    _protocol._unconfirmed = traced
+    _status.unconfirmed = traced
 
 
 def _run(job: Job) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from piktid_prefect.emulator import EmulatorConfig
-from piktid_prefect.keywords import BACKGROUND_KEYWORDS, LOCATIONS
+from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS
 
 # The latency model, in API-seconds (what the real service would take). Generation and
 # warm-up are the emulator's defaults; upload and download are set a little above them so

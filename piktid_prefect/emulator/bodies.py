@@ -11,8 +11,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from piktid_prefect.emulator.problems import ApiError
-from piktid_prefect.errors import InvalidOptions
-from piktid_prefect.models import parse_wire_json
+from piktid_prefect.wire.errors import InvalidOptions
+from piktid_prefect.wire.models import parse_wire_json
 
 __all__ = ["read_fields", "wire_int", "wire_object", "wire_options"]
 

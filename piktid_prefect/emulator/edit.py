@@ -20,9 +20,9 @@ from piktid_prefect.emulator.engine import EmulatorEngine
 from piktid_prefect.emulator.faults import api_path
 from piktid_prefect.emulator.problems import ApiError
 from piktid_prefect.emulator.state import ImageRecord
-from piktid_prefect.errors import InvalidKeyword
-from piktid_prefect.keywords import validate_background_keyword, validate_person_keyword
-from piktid_prefect.models import BackgroundOptions, PersonOptions
+from piktid_prefect.wire.errors import InvalidKeyword
+from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
+from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
 
 __all__ = ["EditRoutes"]
 

@@ -21,7 +21,7 @@ from piktid_prefect.emulator.faults import FaultInjector
 from piktid_prefect.emulator.render import render_background, render_person, subject_mask
 from piktid_prefect.emulator.state import Generation, Store
 from piktid_prefect.emulator.stats import StatsRecorder
-from piktid_prefect.models import NOTIFICATION_ERROR, NOTIFICATION_FOR_KIND
+from piktid_prefect.wire.models import NOTIFICATION_ERROR, NOTIFICATION_FOR_KIND
 
 __all__ = ["EmulatorEngine"]
 

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from piktid_prefect._retry import RetryPolicy
-from piktid_prefect.client import AsyncPiktidClient, PiktidClient
+from piktid_prefect.wire._retry import RetryPolicy
+from piktid_prefect.wire.client import AsyncPiktidClient, PiktidClient
 
 BASE_URL = "https://api.test/api"
 # Distinctive, so a leak is found by a plain substring search.

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from piktid_prefect.client import AsyncPiktidClient, PiktidClient
-from piktid_prefect.errors import AuthenticationFailed, InvalidConfiguration, TransportError
+from piktid_prefect.wire.client import AsyncPiktidClient, PiktidClient
+from piktid_prefect.wire.errors import AuthenticationFailed, InvalidConfiguration, TransportError
 from tests.client.conftest import BASE_URL, FAST_RETRY, MockAPI, call, json_body
 
 

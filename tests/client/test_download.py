@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from piktid_prefect.errors import BadRequest, TransportError
-from piktid_prefect.models import ResultLink
+from piktid_prefect.wire.errors import BadRequest, TransportError
+from piktid_prefect.wire.models import ResultLink
 from tests.client.conftest import SECRET_TOKEN, MockAPI, call
 
 LINK = "https://cdn.test/results/out.jpg?signature=abc"

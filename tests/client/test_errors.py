@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from piktid_prefect.errors import (
+from piktid_prefect.wire.errors import (
     AuthenticationFailed,
     BadRequest,
     ImageNotFound,

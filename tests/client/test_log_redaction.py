@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-import piktid_prefect.client  # noqa: F401  (installs the filter, as any use of the client does)
-from piktid_prefect._log_redaction import HTTP_LOGGERS
+import piktid_prefect.wire.client  # noqa: F401  (installs the filter, as any use of the client does)
+from piktid_prefect.wire._log_redaction import HTTP_LOGGERS
 
 TRACE = (
     "receive_response_headers.complete return_value=(b'HTTP/1.1', 200, b'OK', "

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from piktid_prefect.models import Account, GenerationJob, PersonOptions
+from piktid_prefect.wire.models import Account, GenerationJob, PersonOptions
 from tests.client.conftest import (
     SECRET_TOKEN,
     MockAPI,
@@ -226,7 +226,7 @@ async def test_account_key_is_stable_secret_free_and_per_account(make_client: An
 
 
 async def test_clients_are_context_managers(flavour: str, api: MockAPI) -> None:
-    from piktid_prefect.client import AsyncPiktidClient, PiktidClient
+    from piktid_prefect.wire.client import AsyncPiktidClient, PiktidClient
 
     transport = httpx.MockTransport(api)
     if flavour == "sync":

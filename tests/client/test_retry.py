@@ -7,16 +7,16 @@ from typing import Any
 import httpx
 import pytest
 
-from piktid_prefect import _retry
-from piktid_prefect._retry import RetryPolicy, parse_retry_after
-from piktid_prefect.errors import (
+from piktid_prefect.wire import _retry
+from piktid_prefect.wire._retry import RetryPolicy, parse_retry_after
+from piktid_prefect.wire.errors import (
     GenerationStartUnconfirmed,
     RateLimited,
     ServerError,
     TransportError,
     is_transient,
 )
-from piktid_prefect.models import GenerationJob
+from piktid_prefect.wire.models import GenerationJob
 from tests.client.conftest import MockAPI, call
 
 ME = httpx.Response(200, json={"credits": 1})

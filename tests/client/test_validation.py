@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from piktid_prefect import images
-from piktid_prefect.errors import (
+from piktid_prefect.wire import images
+from piktid_prefect.wire.errors import (
     InvalidConfiguration,
     InvalidInput,
     InvalidKeyword,
@@ -19,7 +19,7 @@ from piktid_prefect.errors import (
     InvalidPerson,
     UnsupportedImage,
 )
-from piktid_prefect.images import check_base_url, detect_format, load_image
+from piktid_prefect.wire.images import check_base_url, detect_format, load_image
 from tests.client.conftest import MockAPI, call, image_bytes, upload_answer
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from piktid_prefect._retry import RetryPolicy
-from piktid_prefect.client import AsyncPiktidClient, PiktidClient, Timeouts
 from piktid_prefect.emulator import EmulatorAccount
-from piktid_prefect.models import GenerationJob, Notification
+from piktid_prefect.wire._retry import RetryPolicy
+from piktid_prefect.wire.client import AsyncPiktidClient, PiktidClient, Timeouts
+from piktid_prefect.wire.models import GenerationJob, Notification
 from tests.client.conftest import call
 
 # The emulator runs 100x faster than real time: its 3 s poll limit is 30 ms.

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from piktid_prefect.emulator import EmulatorAccount, EmulatorServer, FaultConfig
-from piktid_prefect.errors import (
+from piktid_prefect.wire.errors import (
     AuthenticationFailed,
     GenerationStartUnconfirmed,
     ImageNotFound,
@@ -20,7 +20,7 @@ from piktid_prefect.errors import (
     InvalidPerson,
     ServerError,
 )
-from piktid_prefect.models import GenerationJob
+from piktid_prefect.wire.models import GenerationJob
 from tests.contract.conftest import call, wait_for
 
 SAMPLES = resources.files("piktid_prefect") / "samples"

@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 import pytest
 
-from piktid_prefect.keywords import LOCATIONS
-from piktid_prefect.models import Notification
+from piktid_prefect.wire.keywords import LOCATIONS
+from piktid_prefect.wire.models import Notification
 
 from .conftest import Api, sample_bytes
 

@@ -13,8 +13,8 @@ from prefect.utilities.dispatch import get_registry_for_type
 from prefect.utilities.importtools import to_qualified_name
 from pydantic import ValidationError
 
-from piktid_prefect.client import PiktidClient
 from piktid_prefect.credentials import LOGO_URL, PiktidCredentials, logo_png
+from piktid_prefect.wire.client import PiktidClient
 
 TOKEN = "tok-" + "Z9" * 20  # distinctive: must never show up anywhere
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from piktid_prefect.errors import InvalidKeyword, InvalidOptions, InvalidPerson, PiktidError
 from piktid_prefect.flows import edit_backgrounds, generate_people, person_and_background_variations
+from piktid_prefect.wire.errors import InvalidKeyword, InvalidOptions, InvalidPerson, PiktidError
 from tests.prefect.helpers import requests_to
 
 LOCATIONS = [{"Location": "Oceania"}, {"Location": "East Asia"}]

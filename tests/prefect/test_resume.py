@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from piktid_prefect import _generation as logic
 from piktid_prefect.flows import generate_people
-from piktid_prefect.journal import default_journal
-from piktid_prefect.results import GenerationSpec, derive_seed
+from piktid_prefect.runtime import generation as logic
+from piktid_prefect.runtime.journal import default_journal
+from piktid_prefect.runtime.results import GenerationSpec, derive_seed
 
 OCEANIA = {"Location": "Oceania"}
 

@@ -17,9 +17,8 @@ from piktid_prefect.async_tasks import (
     astart_person_generation,
     aupload_image,
 )
-from piktid_prefect.errors import GenerationFailed
 from piktid_prefect.flows import generate_people
-from piktid_prefect.results import GenerationSpec
+from piktid_prefect.runtime.results import GenerationSpec
 from piktid_prefect.tasks import (
     await_notification,
     download_result,
@@ -27,6 +26,7 @@ from piktid_prefect.tasks import (
     start_person_generation,
     upload_image,
 )
+from piktid_prefect.wire.errors import GenerationFailed
 from tests.prefect.helpers import requests_to
 
 

@@ -19,7 +19,10 @@ from typer.testing import CliRunner
 from piktid_prefect.cli import app
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.emulator import EmulatorServer
-from piktid_prefect.errors import (
+from piktid_prefect.flows import batch_variations, edit_backgrounds, generate_people
+from piktid_prefect.runtime.results import GenerationResult, GenerationSpec
+from piktid_prefect.tasks import download_result, upload_image
+from piktid_prefect.wire.errors import (
     AuthenticationFailed,
     BadRequest,
     InvalidConfiguration,
@@ -30,10 +33,7 @@ from piktid_prefect.errors import (
     PiktidError,
     UnsupportedImage,
 )
-from piktid_prefect.flows import batch_variations, edit_backgrounds, generate_people
-from piktid_prefect.models import GenerationJob
-from piktid_prefect.results import GenerationResult, GenerationSpec
-from piktid_prefect.tasks import download_result, upload_image
+from piktid_prefect.wire.models import GenerationJob
 from tests.reliability.conftest import folder_snapshot
 
 OCEANIA = [{"Location": "Oceania"}]

@@ -9,9 +9,9 @@ import pytest
 from prefect import flow
 
 from piktid_prefect.emulator import EmulatorServer, FaultConfig
-from piktid_prefect.errors import NotificationTimeout
 from piktid_prefect.flows import generate_people
 from piktid_prefect.tasks import await_notification, start_person_generation, upload_image
+from piktid_prefect.wire.errors import NotificationTimeout
 from tests.reliability.conftest import folder_snapshot
 
 OCEANIA = {"Location": "Oceania"}

@@ -21,8 +21,8 @@ from prefect.settings import (
 
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.emulator import EmulatorServer, FaultConfig
-from piktid_prefect.errors import AuthenticationFailed, PiktidError
 from piktid_prefect.flows import batch_variations
+from piktid_prefect.wire.errors import AuthenticationFailed, PiktidError
 
 PERSON_KEYWORDS = [{"Location": "Oceania"}, {"Location": "Africa"}]
 BACKGROUND_KEYWORDS = [{"nature_landscapes": "Beach"}, {"seasonal": "Spring"}]
@@ -85,7 +85,7 @@ def test_no_token_or_password_reaches_any_log_result_artifact_or_the_database(
 ) -> None:
     # Everything at DEBUG: prefect, httpx, our own lines, and httpcore's wire trace, which
     # prints raw response headers (PiktID's token answer sets the refresh token as a
-    # cookie; piktid_prefect._log_redaction masks it).
+    # cookie; piktid_prefect.wire._log_redaction masks it).
     caplog.set_level(logging.DEBUG)
     password = f"PW-{secrets.token_hex(12)}-sentinel"
     account = piktid_emulator.create_account(credits=1_000, password=password)

@@ -13,7 +13,7 @@ rate limit. Instead a :class:`NotificationHub` runs one polling thread per accou
 - the thread polls only while someone waits, at ``poll_interval_seconds``, backs off on
   429/5xx/transport errors, logs on state change only, and stops when idle;
 - every job has its own monotonic deadline and fails with
-  :class:`~piktid_prefect.errors.NotificationTimeout` naming the job.
+  :class:`~piktid_prefect.wire.errors.NotificationTimeout` naming the job.
 
 A poller that was paused (machine asleep, process stopped) past the 600 s lifetime loses
 those notifications; the affected jobs time out by name and polling carries on for the
@@ -31,21 +31,21 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from piktid_prefect.errors import (
+from piktid_prefect.wire.errors import (
     GenerationFailed,
     NotificationTimeout,
     PiktidError,
     RateLimited,
     is_transient,
 )
-from piktid_prefect.models import NOTIFICATION_ERROR, GenerationJob, Notification
+from piktid_prefect.wire.models import NOTIFICATION_ERROR, GenerationJob, Notification
 
 if TYPE_CHECKING:
-    from piktid_prefect.client import PiktidClient
+    from piktid_prefect.wire.client import PiktidClient
 
 __all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "NotificationHub", "get_hub", "reset_hubs"]
 
-logger = logging.getLogger("piktid_prefect.notifications")
+logger = logging.getLogger("piktid_prefect.runtime.notifications")
 
 # PiktID's docs: "a request every 3 seconds at most, to not incur in rate limiting".
 DEFAULT_POLL_INTERVAL_SECONDS = 3.0

@@ -1,9 +1,9 @@
 """Typed sync and async clients of the PiktID v1 API.
 
 :class:`PiktidClient` and :class:`AsyncPiktidClient` share everything but the lines that do
-I/O: request building and answer parsing live in :mod:`piktid_prefect._protocol`, input
-validation in :mod:`piktid_prefect.images`, authentication in :mod:`piktid_prefect._auth`,
-retries in :mod:`piktid_prefect._retry` (a transport wrapped around httpx's own).
+I/O: request building and answer parsing live in :mod:`piktid_prefect.wire._endpoints`, input
+validation in :mod:`piktid_prefect.wire.images`, authentication in :mod:`piktid_prefect.wire._auth`,
+retries in :mod:`piktid_prefect.wire._retry` (a transport wrapped around httpx's own).
 
 Starting a generation costs credits, so the two start calls (:meth:`~PiktidClient.
 generate_person`, :meth:`~PiktidClient.edit_background`) are never repeated blindly:
@@ -12,14 +12,14 @@ generate_person`, :meth:`~PiktidClient.edit_background`) are never repeated blin
   it did not process the request (429, 503), the start is retried like any safe call.
 - If the request may have reached the server but its answer was lost (read timeout,
   connection reset or dropped after sending, 500/502/504), the client raises
-  :class:`~piktid_prefect.errors.GenerationStartUnconfirmed` whose ``job`` is the
-  :class:`~piktid_prefect.models.GenerationJob` as sent, with ``confirmed=False``.
+  :class:`~piktid_prefect.wire.errors.GenerationStartUnconfirmed` whose ``job`` is the
+  :class:`~piktid_prefect.wire.models.GenerationJob` as sent, with ``confirmed=False``.
 - The layer above keeps that job and waits for its notification like any other job. The
   notification arrives ⇒ the generation had started and was paid once; the wait times out
   ⇒ it never started, and only then may it be started again (a re-run does so).
 
 Example:
-    >>> from piktid_prefect.client import PiktidClient
+    >>> from piktid_prefect.wire.client import PiktidClient
     >>> with PiktidClient(email="me@example.com", password="...") as client:  # doctest: +SKIP
     ...     upload = client.upload_target("portrait.jpg")
     ...     job = client.generate_person(upload.image_id, 0, {"Location": "Oceania"})
@@ -39,13 +39,15 @@ from typing import Any, BinaryIO, TypeVar, overload
 import httpx
 from pydantic import SecretStr
 
-from piktid_prefect import __version__, _log_redaction, _protocol
-from piktid_prefect._auth import PiktidAuth
-from piktid_prefect._protocol import RequestSpec, Timeouts
-from piktid_prefect._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
-from piktid_prefect.errors import InvalidInput, InvalidPerson
-from piktid_prefect.images import ImageSource, check_base_url, is_image_url, load_image
-from piktid_prefect.models import (
+from piktid_prefect import __version__
+from piktid_prefect.wire import _endpoints, _log_redaction
+from piktid_prefect.wire._auth import PiktidAuth
+from piktid_prefect.wire._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
+from piktid_prefect.wire._spec import RequestSpec, Timeouts, to_request
+from piktid_prefect.wire._status import transport_error
+from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
+from piktid_prefect.wire.images import ImageSource, check_base_url, is_image_url, load_image
+from piktid_prefect.wire.models import (
     Account,
     BackgroundOptions,
     GenerationJob,
@@ -148,8 +150,8 @@ class _ClientCore:
     ) -> RequestSpec[UploadResult]:
         if is_image_url(image):
             assert isinstance(image, str)
-            return _protocol.upload_target(image, options)
-        return _protocol.upload_target(load_image(image, filename=filename), options)
+            return _endpoints.upload_target(image, options)
+        return _endpoints.upload_target(load_image(image, filename=filename), options)
 
     def _person_spec(
         self,
@@ -159,7 +161,7 @@ class _ClientCore:
         options: PersonOptions | Mapping[str, Any] | None,
         prompt: str | None,
     ) -> RequestSpec[GenerationJob]:
-        spec = _protocol.generate_person(image_id, person_id, keyword, options, prompt)
+        spec = _endpoints.generate_person(image_id, person_id, keyword, options, prompt)
         upload = self._uploads.get(image_id)
         if upload is not None:
             _check_person(upload, person_id)
@@ -290,11 +292,11 @@ class PiktidClient(_ClientCore):
         self._http = httpx.Client(transport=wrapped, **self._http_options())
 
     def _call(self, spec: RequestSpec[T]) -> T:
-        request = _protocol.to_request(self._http, spec, self._timeouts)
+        request = to_request(self._http, spec, self._timeouts)
         try:
             response = self._http.send(request)
         except httpx.TransportError as exc:
-            raise _protocol.transport_error(spec, exc) from exc
+            raise transport_error(spec, exc) from exc
         return spec.parse(response, spec, self._auth.secrets)
 
     def upload_target(
@@ -308,7 +310,7 @@ class PiktidClient(_ClientCore):
 
         Args:
             image: A path, bytes, a binary file object, or a public ``http(s)://`` URL.
-            options: :class:`~piktid_prefect.models.UploadOptions` flags.
+            options: :class:`~piktid_prefect.wire.models.UploadOptions` flags.
             filename: Name to upload under (files only).
 
         Returns:
@@ -320,7 +322,7 @@ class PiktidClient(_ClientCore):
 
     def upload_reference(self, image: ImageSource) -> str:
         """Upload a style reference (``POST /edit/reference``); returns its ``reference_name``."""
-        return self._call(_protocol.upload_reference(load_image(image)))
+        return self._call(_endpoints.upload_reference(load_image(image)))
 
     def generate_person(
         self,
@@ -355,21 +357,21 @@ class PiktidClient(_ClientCore):
             InvalidKeyword: Unknown keyword, or neither a keyword nor a prompt.
             GenerationStartUnconfirmed: Sent, answer lost (see the module docstring).
         """
-        return self._call(_protocol.edit_background(image_id, keyword, prompt, options))
+        return self._call(_endpoints.edit_background(image_id, keyword, prompt, options))
 
     def notifications(
         self, names: Sequence[str] = DEFAULT_NOTIFICATION_NAMES, *, image_id: str | None = None
     ) -> list[Notification]:
         """The account's pending notifications of these names (optionally of one image)."""
-        return self._call(_protocol.notifications(names, image_id))
+        return self._call(_endpoints.notifications(names, image_id))
 
     def delete_notification(self, notification_id: int) -> None:
         """Delete a notification once handled (an already expired one is fine)."""
-        self._call(_protocol.delete_notification(notification_id))
+        self._call(_endpoints.delete_notification(notification_id))
 
     def me(self) -> Account:
         """The account (``GET /me``), with its remaining credits."""
-        return self._call(_protocol.me())
+        return self._call(_endpoints.me())
 
     @overload
     def download(self, link: str | ResultLink, destination: None = None) -> bytes: ...
@@ -382,13 +384,13 @@ class PiktidClient(_ClientCore):
         """Download a result link (public: no credentials are sent).
 
         Args:
-            link: A result URL or :class:`~piktid_prefect.models.ResultLink`.
+            link: A result URL or :class:`~piktid_prefect.wire.models.ResultLink`.
             destination: None to get the bytes, a path (written atomically; returned), or a
                 binary file object (written to; None returned).
         """
-        spec = _protocol.download(link)
+        spec = _endpoints.download(link)
         sink = _Sink(destination)
-        request = _protocol.to_request(self._http, spec, self._timeouts)
+        request = to_request(self._http, spec, self._timeouts)
         try:
             response = self._http.send(request, stream=True, auth=None)
             try:
@@ -401,7 +403,7 @@ class PiktidClient(_ClientCore):
             finally:
                 response.close()
         except httpx.TransportError as exc:
-            raise _protocol.transport_error(spec, exc) from exc
+            raise transport_error(spec, exc) from exc
         return sink.result
 
     def close(self) -> None:
@@ -458,11 +460,11 @@ class AsyncPiktidClient(_ClientCore):
         self._http = httpx.AsyncClient(transport=wrapped, **self._http_options())
 
     async def _call(self, spec: RequestSpec[T]) -> T:
-        request = _protocol.to_request(self._http, spec, self._timeouts)
+        request = to_request(self._http, spec, self._timeouts)
         try:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
-            raise _protocol.transport_error(spec, exc) from exc
+            raise transport_error(spec, exc) from exc
         return spec.parse(response, spec, self._auth.secrets)
 
     async def upload_target(
@@ -479,7 +481,7 @@ class AsyncPiktidClient(_ClientCore):
 
     async def upload_reference(self, image: ImageSource) -> str:
         """See :meth:`PiktidClient.upload_reference`."""
-        return await self._call(_protocol.upload_reference(load_image(image)))
+        return await self._call(_endpoints.upload_reference(load_image(image)))
 
     async def generate_person(
         self,
@@ -502,21 +504,21 @@ class AsyncPiktidClient(_ClientCore):
         options: BackgroundOptions | Mapping[str, Any] | None = None,
     ) -> GenerationJob:
         """See :meth:`PiktidClient.edit_background`."""
-        return await self._call(_protocol.edit_background(image_id, keyword, prompt, options))
+        return await self._call(_endpoints.edit_background(image_id, keyword, prompt, options))
 
     async def notifications(
         self, names: Sequence[str] = DEFAULT_NOTIFICATION_NAMES, *, image_id: str | None = None
     ) -> list[Notification]:
         """See :meth:`PiktidClient.notifications`."""
-        return await self._call(_protocol.notifications(names, image_id))
+        return await self._call(_endpoints.notifications(names, image_id))
 
     async def delete_notification(self, notification_id: int) -> None:
         """See :meth:`PiktidClient.delete_notification`."""
-        await self._call(_protocol.delete_notification(notification_id))
+        await self._call(_endpoints.delete_notification(notification_id))
 
     async def me(self) -> Account:
         """See :meth:`PiktidClient.me`."""
-        return await self._call(_protocol.me())
+        return await self._call(_endpoints.me())
 
     @overload
     async def download(self, link: str | ResultLink, destination: None = None) -> bytes: ...
@@ -529,9 +531,9 @@ class AsyncPiktidClient(_ClientCore):
 
     async def download(self, link: str | ResultLink, destination: Destination = None) -> Any:
         """See :meth:`PiktidClient.download`."""
-        spec = _protocol.download(link)
+        spec = _endpoints.download(link)
         sink = _Sink(destination)
-        request = _protocol.to_request(self._http, spec, self._timeouts)
+        request = to_request(self._http, spec, self._timeouts)
         try:
             response = await self._http.send(request, stream=True, auth=None)
             try:
@@ -544,7 +546,7 @@ class AsyncPiktidClient(_ClientCore):
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
-            raise _protocol.transport_error(spec, exc) from exc
+            raise transport_error(spec, exc) from exc
         return sink.result
 
     async def close(self) -> None:

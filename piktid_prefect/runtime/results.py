@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from piktid_prefect.keywords import keyword_slug
-from piktid_prefect.models import GenerationJob, JobKind, Person
+from piktid_prefect.wire.keywords import keyword_slug
+from piktid_prefect.wire.models import GenerationJob, JobKind, Person
 
 __all__ = [
     "GenerationResult",
@@ -89,7 +89,7 @@ def derive_seed(
 
 
 class StaggerPlan(BaseModel):
-    """Where an output stands in its person's stagger (see :mod:`piktid_prefect.stagger`)."""
+    """Where an output stands in its person's stagger (see :mod:`~.runtime.stagger`)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-from piktid_prefect.errors import InvalidKeyword
+from piktid_prefect.wire.errors import InvalidKeyword
 
 __all__ = [
     "BACKGROUND_KEYWORDS",

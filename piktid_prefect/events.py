@@ -9,8 +9,8 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event
 
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.errors import is_transient, redact
-from piktid_prefect.results import GenerationResult, GenerationSpec, UploadedImage
+from piktid_prefect.runtime.results import GenerationResult, GenerationSpec, UploadedImage
+from piktid_prefect.wire.errors import is_transient, redact
 
 __all__ = [
     "CredentialsLike",

@@ -20,7 +20,7 @@ from typing import BinaryIO
 import httpx
 from PIL import Image
 
-from piktid_prefect.errors import InvalidConfiguration, InvalidInput, UnsupportedImage
+from piktid_prefect.wire.errors import InvalidConfiguration, InvalidInput, UnsupportedImage
 
 __all__ = [
     "CONTENT_TYPES",

@@ -1,7 +1,7 @@
 """The logic behind the tasks, written once: upload, start, wait, generate, download.
 
 Clients are shared per process and account (one connection pool, one login); waiting
-goes through the account's :class:`~piktid_prefect.notifications.NotificationHub`.
+goes through the account's :class:`~piktid_prefect.runtime.notifications.NotificationHub`.
 """
 
 from __future__ import annotations
@@ -20,21 +20,10 @@ from typing import Any, cast
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect.client import PiktidClient, RetryPolicy
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.errors import (
-    GenerationFailed,
-    GenerationStartUnconfirmed,
-    ImageNotFound,
-    InvalidConfiguration,
-    NotificationTimeout,
-    ServerError,
-)
-from piktid_prefect.images import load_image
-from piktid_prefect.journal import JobJournal, default_journal
-from piktid_prefect.models import GenerationJob, Notification
-from piktid_prefect.notifications import NotificationHub, get_hub
-from piktid_prefect.results import (
+from piktid_prefect.runtime.journal import JobJournal, default_journal
+from piktid_prefect.runtime.notifications import NotificationHub, get_hub
+from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     OutputRecord,
@@ -43,7 +32,18 @@ from piktid_prefect.results import (
     generation_identity,
     output_filename,
 )
-from piktid_prefect.stagger import StaggerGate, gate_for
+from piktid_prefect.runtime.stagger import StaggerGate, gate_for
+from piktid_prefect.wire.client import PiktidClient, RetryPolicy
+from piktid_prefect.wire.errors import (
+    GenerationFailed,
+    GenerationStartUnconfirmed,
+    ImageNotFound,
+    InvalidConfiguration,
+    NotificationTimeout,
+    ServerError,
+)
+from piktid_prefect.wire.images import load_image
+from piktid_prefect.wire.models import GenerationJob, Notification
 
 _clients: dict[tuple[int, str, str, float], PiktidClient] = {}
 _slots: dict[tuple[int, str, int], threading.BoundedSemaphore] = {}

@@ -5,7 +5,7 @@ written once; :class:`RetryTransport` and :class:`AsyncRetryTransport` differ on
 line that sleeps and the lines that send.
 
 Every request says whether it is safe to repeat through the ``piktid_safe_to_repeat``
-request extension (set by :mod:`piktid_prefect._protocol`); a request that does not say is
+request extension (set by :mod:`piktid_prefect.wire._spec`); a request that does not say is
 treated as unsafe. Safe requests are retried on 429/502/503/504 and on any transport
 error. Unsafe requests (the two calls that start a paid generation, and the one-time
 token refresh) are retried only when the server cannot have acted on them: the
@@ -35,7 +35,7 @@ __all__ = [
     "should_retry",
 ]
 
-logger = logging.getLogger("piktid_prefect.client")
+logger = logging.getLogger("piktid_prefect.wire.client")
 
 SAFE_TO_REPEAT = "piktid_safe_to_repeat"
 # Set on downloads: their body is streamed by the caller, so it is not read here.

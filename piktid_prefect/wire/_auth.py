@@ -6,7 +6,7 @@ httpx pattern): it logs in when there is no access token yet, sends the request 
 twice: with many requests in flight, a renewed token can be refused again before its
 repeat arrives). Renewing means ``PUT /tokens`` with the refresh token; if that fails and
 a password is known, a fresh ``POST /tokens`` login (HTTP Basic, empty body). A third 401
-is returned to the client, which raises :class:`~piktid_prefect.errors.AuthenticationFailed`.
+is returned to the client, which raises :class:`~piktid_prefect.wire.errors.AuthenticationFailed`.
 
 A refresh token works once: the server treats a reused one as an attack and revokes every
 token of the account. So concurrent 401s must renew *once*. The overridden drivers
@@ -26,14 +26,14 @@ from collections.abc import AsyncGenerator, Generator
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from piktid_prefect._protocol import raise_for_status
-from piktid_prefect._retry import SAFE_TO_REPEAT
-from piktid_prefect.errors import AuthenticationFailed, InvalidConfiguration, ServerError
-from piktid_prefect.models import TokenPair
+from piktid_prefect.wire._retry import SAFE_TO_REPEAT
+from piktid_prefect.wire._status import raise_for_status
+from piktid_prefect.wire.errors import AuthenticationFailed, InvalidConfiguration, ServerError
+from piktid_prefect.wire.models import TokenPair
 
 __all__ = ["PiktidAuth"]
 
-logger = logging.getLogger("piktid_prefect.client")
+logger = logging.getLogger("piktid_prefect.wire.client")
 
 # Renewals for one request: enough for a token refused again right after its renewal.
 _MAX_RENEWALS = 2
@@ -102,7 +102,7 @@ class PiktidAuth(httpx.Auth):
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every secret currently held, for :func:`~piktid_prefect.errors.redact`."""
+        """Every secret currently held, for :func:`~piktid_prefect.wire.errors.redact`."""
         return tuple(s for s in (self._access, self._refresh, self._password) if s)
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from piktid_prefect.errors import redact
+from piktid_prefect.wire.errors import redact
 
 __all__ = ["RedactCredentials", "install"]
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from piktid_prefect.models import GenerationJob
+from piktid_prefect.wire.models import GenerationJob
 
 __all__ = ["JobJournal", "default_journal"]
 

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from piktid_prefect.errors import InvalidOptions
+from piktid_prefect.wire.errors import InvalidOptions
 
 __all__ = [
     "NOTIFICATION_ERROR",

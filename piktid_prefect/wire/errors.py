@@ -163,7 +163,7 @@ class GenerationStartUnconfirmed(TransportError):
 
     The generation may or may not have started (and been charged). It is never re-sent
     blindly: the caller waits for the job's notification, which settles it. See
-    :mod:`piktid_prefect.client` for the protocol.
+    :mod:`piktid_prefect.wire.client` for the protocol.
 
     Attributes:
         job: The job as it was sent (``confirmed=False``); a ``GenerationJob``.
