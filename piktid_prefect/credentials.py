@@ -1,20 +1,21 @@
-"""The PiktID credentials block."""
+"""The PiktID credentials block, and the one place a credentials argument is resolved."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from importlib import resources
-from typing import Any
+from typing import Any, Union, cast
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from piktid_prefect.runtime import registry
 from piktid_prefect.wire.client import DEFAULT_BASE_URL, AsyncPiktidClient, PiktidClient, Timeouts
 from piktid_prefect.wire.errors import InvalidConfiguration
 from piktid_prefect.wire.images import check_base_url
 
-__all__ = ["PiktidCredentials"]
+__all__ = ["CredentialsLike", "PiktidCredentials", "resolve_credentials"]
 
 
 # Prefect requires an http(s) logo URL. It points at the copy of assets/logo.png in the
@@ -128,3 +129,22 @@ class PiktidCredentials(CredentialsBlock):
     def get_async_client(self, **overrides: Any) -> AsyncPiktidClient:
         """A new asynchronous client; close it (or use ``async with``) when done."""
         return AsyncPiktidClient(self.base_url, **self._client_kwargs(overrides))
+
+
+# A block, the name of a saved block, or None for the PIKTID_* environment variables.
+CredentialsLike = Union[PiktidCredentials, str, None]  # noqa: UP007 - Prefect parameter schema
+
+
+def resolve_credentials(credentials: CredentialsLike) -> PiktidCredentials:
+    """Turn a block, a saved block's name, or None (environment) into a block.
+
+    A saved block is loaded once per process: every task of a run resolves the same name.
+    """
+    if isinstance(credentials, PiktidCredentials):
+        return credentials
+    if credentials is None:
+        return PiktidCredentials.from_env()
+    name = credentials
+    return registry.shared(
+        "credentials-block", name, lambda: cast(PiktidCredentials, PiktidCredentials.load(name))
+    )

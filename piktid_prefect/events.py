@@ -1,53 +1,15 @@
-"""Small Prefect-facing helpers shared by tasks and flows: credentials, retries, events."""
+"""Prefect events the package emits, for automations and deployment triggers."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Literal, Union, cast
+from typing import Any, Literal
 
-from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event
 
-from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.runtime.results import GenerationResult, GenerationSpec, UploadedImage
-from piktid_prefect.wire.errors import is_transient, redact
+from piktid_prefect.wire.errors import redact
 
-__all__ = [
-    "CredentialsLike",
-    "emit_generation_event",
-    "resolve_credentials",
-    "retry_on_transient",
-]
-
-# A block, the name of a saved block, or None for the PIKTID_* environment variables.
-CredentialsLike = Union[PiktidCredentials, str, None]  # noqa: UP007 - Prefect parameter schema
-
-_loaded: dict[str, PiktidCredentials] = {}
-_loaded_lock = threading.Lock()
-
-
-def resolve_credentials(credentials: CredentialsLike) -> PiktidCredentials:
-    """Turn a block, a saved block's name, or None (environment) into a block."""
-    if isinstance(credentials, PiktidCredentials):
-        return credentials
-    if credentials is None:
-        return PiktidCredentials.from_env()
-    with _loaded_lock:
-        block = _loaded.get(credentials)
-        if block is None:
-            block = _loaded[credentials] = cast(
-                PiktidCredentials, PiktidCredentials.load(credentials)
-            )
-        return block
-
-
-def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect ``retry_condition_fn``: retry only 429/5xx/transport failures."""
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc)
-    return False
+__all__ = ["emit_generation_event"]
 
 
 def emit_generation_event(

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
-import uuid
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +20,16 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from piktid_prefect.credentials import PiktidCredentials
+from piktid_prefect.runtime import stagger
 from piktid_prefect.runtime.generation import writable_folder
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     Manifest,
     OutputRecord,
-    StaggerPlan,
     UploadedImage,
 )
-from piktid_prefect.runtime.stagger import gate_for
+from piktid_prefect.runtime.stagger import Planned
 from piktid_prefect.tasks import download_result, generate_output, upload_image
 from piktid_prefect.ui import RunDisplay
 from piktid_prefect.wire.errors import PiktidError
@@ -118,7 +116,9 @@ def run_outputs(
     try:
         _fan_out(
             credentials,
-            _staggered(credentials, work, stagger_seconds),
+            stagger.in_stagger_order(
+                work, account_key=credentials.account_key, stagger_seconds=stagger_seconds
+            ),
             out_dir=out_dir,
             window=2 * (max_in_flight or DEFAULT_MAX_IN_FLIGHT),
             task_options={
@@ -154,38 +154,9 @@ def run_outputs(
     return result
 
 
-Plan = tuple[UploadedImage, GenerationSpec, "StaggerPlan | None"]
-
-
-def _staggered(
-    credentials: PiktidCredentials,
-    work: Sequence[tuple[UploadedImage, GenerationSpec]],
-    stagger_seconds: float,
-) -> list[Plan]:
-    """Each person's first generation first, then backgrounds, then the follow-ups.
-
-    Submitting the firsts ahead lets every person's mask warm-up start at once, so no
-    follow-up waits behind a queue of other persons' firsts.
-    """
-    run_id = uuid.uuid4().hex[:8]
-    firsts: list[Plan] = []
-    backgrounds: list[Plan] = []
-    follow_ups: list[Plan] = []
-    seen: set[str] = set()
-    for image, spec in work:
-        if spec.kind != "person" or stagger_seconds <= 0:
-            (backgrounds if spec.kind == "background" else firsts).append((image, spec, None))
-            continue
-        key = f"{run_id}:{credentials.account_key}:{image.sha256}:{spec.person_id}"
-        plan = StaggerPlan(key=key, first=key not in seen, seconds=stagger_seconds)
-        seen.add(key)
-        (firsts if plan.first else follow_ups).append((image, spec, plan))
-    return firsts + backgrounds + follow_ups
-
-
 def _fan_out(
     credentials: PiktidCredentials,
-    plans: list[Plan],
+    plans: list[Planned],
     *,
     out_dir: str,
     window: int,
@@ -208,13 +179,13 @@ def _fan_out(
         plan = next(pending, None)
         if plan is None:
             return False
-        image, spec, stagger = plan
+        image, spec, stagger_plan = plan
         generated = generate_output.submit(
-            credentials, image, spec, stagger=stagger, **task_options
+            credentials, image, spec, stagger=stagger_plan, **task_options
         )
-        if stagger is not None and stagger.first:
-            # A cached first output never starts: open its gate when it is done anyway.
-            generated.add_done_callback(partial(_open_gate, stagger.key))
+        if stagger_plan is not None and stagger_plan.first:
+            # A cached first output never starts: release its follow-ups when it is done.
+            generated.add_done_callback(lambda _: stagger.release(stagger_plan))
         stage[generated] = (image, spec)
         generated.add_done_callback(finished.put)
         return True
@@ -238,7 +209,3 @@ def _fan_out(
         active -= 1
         if submit_next():
             active += 1
-
-
-def _open_gate(key: str, _future: object) -> None:
-    gate_for(key).open(None)

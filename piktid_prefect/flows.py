@@ -15,7 +15,7 @@ from typing import Any, Literal, Union
 
 from prefect import flow
 
-from piktid_prefect.events import CredentialsLike, resolve_credentials
+from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
     FailedOutput,

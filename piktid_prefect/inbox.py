@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from piktid_prefect.events import CredentialsLike
+from piktid_prefect.credentials import CredentialsLike
 from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT
 from piktid_prefect.flows import (
     DEFAULT_STAGGER_SECONDS,

@@ -19,27 +19,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 from prefect.filesystems import WritableFileSystem
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from piktid_prefect.events import (
-    CredentialsLike,
-    emit_generation_event,
-    resolve_credentials,
-    retry_on_transient,
-)
-from piktid_prefect.runtime import generation as logic
+from piktid_prefect._twins import declared_task
+from piktid_prefect.credentials import CredentialsLike, resolve_credentials
+from piktid_prefect.events import emit_generation_event
+from piktid_prefect.runtime import generation
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     OutputRecord,
-    StaggerPlan,
     UploadedImage,
 )
+from piktid_prefect.runtime.stagger import StaggerPlan
+from piktid_prefect.wire.errors import ImageNotFound, is_transient
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
 
@@ -55,6 +53,16 @@ __all__ = [
 # PiktID deletes uploads after 24 h: expire our record of one well before that.
 UPLOAD_CACHE_EXPIRATION = timedelta(hours=23)
 DEFAULT_TIMEOUT_SECONDS = 600.0
+
+
+def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect ``retry_condition_fn``: retry only 429/5xx/transport failures."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
 
 transient_retries: dict[str, Any] = {
     "retries": 3,
@@ -73,7 +81,7 @@ def upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     )
 
 
-@task(
+@declared_task(
     name="piktid-upload-image",
     task_run_name="upload {image}",
     cache_key_fn=upload_cache_key,
@@ -111,10 +119,10 @@ def upload_image(
             print(uploaded.image_id, uploaded.approved_person_ids)
         ```
     """
-    return logic.upload(resolve_credentials(credentials), image, name=name, options=options)
+    return generation.upload(resolve_credentials(credentials), image, name=name, options=options)
 
 
-@task(name="piktid-start-person-generation", cache_policy=NO_CACHE)
+@declared_task(name="piktid-start-person-generation", cache_policy=NO_CACHE)
 def start_person_generation(
     credentials: CredentialsLike,
     image: UploadedImage,
@@ -130,10 +138,10 @@ def start_person_generation(
     spec = GenerationSpec(
         kind="person", person_id=person_id, keyword=keyword, options=options or {}
     )
-    return logic.start(resolve_credentials(credentials), image, spec)
+    return generation.start(resolve_credentials(credentials), image, spec)
 
 
-@task(name="piktid-start-background-edit", cache_policy=NO_CACHE)
+@declared_task(name="piktid-start-background-edit", cache_policy=NO_CACHE)
 def start_background_edit(
     credentials: CredentialsLike,
     image: UploadedImage,
@@ -146,10 +154,10 @@ def start_background_edit(
     spec = GenerationSpec(
         kind="background", keyword=keyword or {}, prompt=prompt, options=options or {}
     )
-    return logic.start(resolve_credentials(credentials), image, spec)
+    return generation.start(resolve_credentials(credentials), image, spec)
 
 
-@task(name="piktid-await-notification", cache_policy=NO_CACHE)
+@declared_task(name="piktid-await-notification", cache_policy=NO_CACHE)
 def await_notification(
     credentials: CredentialsLike,
     job: GenerationJob,
@@ -165,16 +173,16 @@ def await_notification(
         GenerationFailed: PiktID sent an ``error`` notification for the job.
         NotificationTimeout: Nothing arrived within ``timeout_seconds``.
     """
-    return logic.wait(resolve_credentials(credentials), job, timeout_seconds=timeout_seconds)
+    return generation.wait(resolve_credentials(credentials), job, timeout_seconds=timeout_seconds)
 
 
 def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     credentials = resolve_credentials(parameters.get("credentials"))
     image: UploadedImage = parameters["image"]
-    return "piktid-generation-" + logic.identity(credentials, image, parameters["spec"])
+    return "piktid-generation-" + generation.identity(credentials, image, parameters["spec"])
 
 
-@task(
+@declared_task(
     name="piktid-generate-output",
     task_run_name="{spec.kind} {image.name} {spec.keyword}",
     cache_key_fn=generation_cache_key,
@@ -204,30 +212,34 @@ def generate_output(
         concurrency_limit: Name of a Prefect global concurrency limit to hold a slot of
             while the generation is in flight (caps the whole account across runs).
     """
-    creds = resolve_credentials(credentials)
-    logger = get_run_logger()
+    account = resolve_credentials(credentials)
+    options: dict[str, Any] = {
+        "timeout_seconds": timeout_seconds,
+        "max_in_flight": max_in_flight,
+        "concurrency_limit": concurrency_limit,
+        "stagger_plan": stagger,
+    }
     try:
-        result = logic.generate(
-            creds,
-            image,
-            spec,
-            timeout_seconds=timeout_seconds,
-            max_in_flight=max_in_flight,
-            concurrency_limit=concurrency_limit,
-            stagger=stagger,
-            reupload=lambda: upload_image.with_options(refresh_cache=True)(
-                creds, image.source or b"", name=image.name
-            ),
-        )
+        try:
+            result = generation.generate(account, image, spec, **options)
+        except ImageNotFound:
+            # PiktID forgot the image (uploads live 24 h): nothing was paid. This task
+            # owns uploads: upload again, past the upload cache, and start once more.
+            if image.source is None:
+                raise
+            image = upload_image.with_options(refresh_cache=True)(
+                account, image.source, name=image.name
+            )
+            result = generation.generate(account, image, spec, **options)
     except Exception as exc:
         emit_generation_event("failed", image, spec, error=exc)
         raise
-    logger.info("Finished %s in %.1f s", result.job.label, result.seconds)
+    get_run_logger().info("Finished %s in %.1f s", result.job.label, result.seconds)
     emit_generation_event("completed", result.image, spec, result=result)
     return result
 
 
-@task(
+@declared_task(
     name="piktid-download-result",
     task_run_name="download {result.spec.keyword}",
     **transient_retries,
@@ -243,4 +255,4 @@ def download_result(
     with the same content is left alone, and a failed download never leaves a partial
     file or overwrites an existing one.
     """
-    return logic.download(resolve_credentials(credentials), result, destination)
+    return generation.download(resolve_credentials(credentials), result, destination)

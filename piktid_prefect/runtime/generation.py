@@ -1,38 +1,45 @@
-"""The logic behind the tasks, written once: upload, start, wait, generate, download.
+"""One output, start to file: upload, start, wait, download — never paying twice.
 
-Clients are shared per process and account (one connection pool, one login); waiting
-goes through the account's :class:`~piktid_prefect.runtime.notifications.NotificationHub`.
+The straight path of one output (each step in its own module):
+
+    tasks.generate_output                       (Prefect: cache key, retries, events)
+      -> generate()                             (here: journal, stagger, in-flight slot)
+        -> stagger.wait_turn / mark_started     (a person's follow-ups wait for its first)
+        -> start() -> wire client -> POST /edit/generate | /edit/background
+        -> wait()  -> notifications hub         (one poller per account) -> result link
+    tasks.download_result -> download() -> wire client -> GET link -> file
+
+Clients and pollers are shared per process and account (:mod:`.registry`). Failures that
+mean "upload again" (:class:`ImageNotFound`) rise to the task that owns uploads.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect.credentials import PiktidCredentials
+from piktid_prefect.runtime import registry, stagger
+from piktid_prefect.runtime.account import Account
 from piktid_prefect.runtime.journal import JobJournal, default_journal
-from piktid_prefect.runtime.notifications import NotificationHub, get_hub
+from piktid_prefect.runtime.notifications import NotificationHub
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
     OutputRecord,
-    StaggerPlan,
     UploadedImage,
     generation_identity,
     output_filename,
 )
-from piktid_prefect.runtime.stagger import StaggerGate, gate_for
+from piktid_prefect.runtime.stagger import StaggerPlan
 from piktid_prefect.wire.client import PiktidClient, RetryPolicy
 from piktid_prefect.wire.errors import (
     GenerationFailed,
@@ -45,35 +52,35 @@ from piktid_prefect.wire.errors import (
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
 
-_clients: dict[tuple[int, str, str, float], PiktidClient] = {}
-_slots: dict[tuple[int, str, int], threading.BoundedSemaphore] = {}
-_registry_lock = threading.Lock()
 
-
-def client_for(credentials: PiktidCredentials) -> PiktidClient:
+def client_for(account: Account) -> PiktidClient:
     """This process's shared client for the account (httpx clients are thread-safe)."""
-    key = (os.getpid(), credentials.account_key, credentials.base_url, credentials.timeout_seconds)
-    with _registry_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = credentials.get_client()
-        return client
+    key = (account.account_key, account.base_url, account.timeout_seconds)
+    return registry.shared("client", key, account.get_client)
 
 
-@atexit.register
-def _close_clients() -> None:
-    for client in _clients.values():
-        with contextlib.suppress(Exception):
-            client.close()
+def hub_for(account: Account) -> NotificationHub:
+    """This process's notification poller for the account."""
+    hub = registry.shared(
+        "hub",
+        account.account_key,
+        lambda: NotificationHub(
+            # One attempt per poll: the hub repeats failed polls on its own schedule.
+            lambda: account.get_client(retry=RetryPolicy(max_attempts=1)),
+            poll_interval_seconds=account.poll_interval_seconds,
+        ),
+    )
+    hub.poll_interval_seconds = account.poll_interval_seconds
+    return hub
 
 
-def identity(credentials: PiktidCredentials, image: UploadedImage, spec: GenerationSpec) -> str:
+def identity(account: Account, image: UploadedImage, spec: GenerationSpec) -> str:
     """The paid-output identity of ``spec`` on ``image`` for this account."""
-    return generation_identity(credentials.account_key, image.sha256, spec)
+    return generation_identity(account.account_key, image.sha256, spec)
 
 
 def upload(
-    credentials: PiktidCredentials,
+    account: Account,
     image: str | os.PathLike[str] | bytes,
     *,
     name: str | None = None,
@@ -82,7 +89,7 @@ def upload(
     """Validate and upload ``image``; the result remembers how to upload it again."""
     payload = load_image(image)
     source = None if isinstance(image, bytes) else str(Path(image).resolve())
-    answer = client_for(credentials).upload_target(
+    answer = client_for(account).upload_target(
         payload.data, options=options, filename=payload.filename
     )
     return UploadedImage(
@@ -90,17 +97,15 @@ def upload(
         sha256=payload.sha256,
         name=name or (Path(source).stem if source else payload.sha256[:12]),
         persons=answer.persons,
-        account_key=credentials.account_key,
+        account_key=account.account_key,
         uploaded_at=time.time(),
         source=source,
     )
 
 
-def start(
-    credentials: PiktidCredentials, image: UploadedImage, spec: GenerationSpec
-) -> GenerationJob:
+def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:
     """Send one start; an unconfirmed start comes back as a job with ``confirmed=False``."""
-    client = client_for(credentials)
+    client = client_for(account)
     try:
         if spec.kind == "person":
             if spec.person_id is None:
@@ -121,32 +126,22 @@ def start(
         return exc.job
 
 
-def hub_for(credentials: PiktidCredentials) -> NotificationHub:
-    """This process's notification poller for the account."""
-    return get_hub(
-        credentials.account_key,
-        # One attempt per poll: the hub repeats failed polls on its own schedule.
-        partial(credentials.get_client, retry=RetryPolicy(max_attempts=1)),
-        poll_interval_seconds=credentials.poll_interval_seconds,
-    )
-
-
-def wait(
-    credentials: PiktidCredentials, job: GenerationJob, *, timeout_seconds: float
-) -> Notification:
+def wait(account: Account, job: GenerationJob, *, timeout_seconds: float) -> Notification:
     """Wait for ``job``'s notification through the account's shared poller."""
-    return hub_for(credentials).wait(job, timeout_seconds=timeout_seconds)
+    return hub_for(account).wait(job, timeout_seconds=timeout_seconds)
 
 
 @contextlib.contextmanager
 def _in_flight_slot(
-    credentials: PiktidCredentials, max_in_flight: int | None, limit_name: str | None
+    account: Account, max_in_flight: int | None, limit_name: str | None
 ) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if max_in_flight:
-            key = (os.getpid(), credentials.account_key, max_in_flight)
-            with _registry_lock:
-                slot = _slots.setdefault(key, threading.BoundedSemaphore(max_in_flight))
+            slot = registry.shared(
+                "in-flight-slot",
+                (account.account_key, max_in_flight),
+                lambda: threading.BoundedSemaphore(max_in_flight),
+            )
             stack.enter_context(slot)
         if limit_name:
             # A Prefect global concurrency limit caps the account across flow runs and
@@ -156,15 +151,14 @@ def _in_flight_slot(
 
 
 def generate(
-    credentials: PiktidCredentials,
+    account: Account,
     image: UploadedImage,
     spec: GenerationSpec,
     *,
     timeout_seconds: float,
     max_in_flight: int | None = None,
     concurrency_limit: str | None = None,
-    stagger: StaggerPlan | None = None,
-    reupload: Callable[[], UploadedImage] | None = None,
+    stagger_plan: StaggerPlan | None = None,
     journal: JobJournal | None = None,
 ) -> GenerationResult:
     """Start ``spec`` and wait for its result, never paying twice for one output.
@@ -172,37 +166,39 @@ def generate(
     - A job started by an earlier, crashed run (in the journal, notification still
       possible) is waited for instead of started again.
     - A follow-up of a person waits for the stagger after the person's first start.
-    - ``ImageNotFound`` at start (the upload expired): upload again, then start.
     - Start answer lost: wait for the notification anyway. It arrives -> the start had
       gone through. It times out -> the start never happened: start once more.
+
+    Raises:
+        ImageNotFound: PiktID forgot the image (24 h): nothing was paid; upload it
+            again and call once more.
     """
     journal = journal or default_journal()
-    output_id = identity(credentials, image, spec)
+    output_id = identity(account, image, spec)
     resumed = journal.pending(output_id, max_age_seconds=timeout_seconds)
-    gate = gate_for(stagger.key) if stagger else None
-    if gate and stagger and not stagger.first and resumed is None:
-        gate.wait(stagger.seconds, max_wait_seconds=stagger.max_wait_seconds)
-    with _in_flight_slot(credentials, max_in_flight, concurrency_limit):
+    if resumed is None:
+        stagger.wait_turn(stagger_plan)
+    with _in_flight_slot(account, max_in_flight, concurrency_limit):
         started = time.monotonic()
         if resumed is not None:
             job, wait_seconds = resumed, timeout_seconds - (time.time() - resumed.started_at)
-            if gate and stagger and stagger.first:
-                gate.open(resumed.started_at)
+            stagger.mark_started(stagger_plan, resumed.started_at)
         else:
-            job, image = _start_first(credentials, image, spec, gate, stagger, reupload)
+            job = _start_first(account, image, spec, stagger_plan)
             wait_seconds = timeout_seconds
         journal.record(output_id, job)
         try:
             try:
-                notification = wait(credentials, job, timeout_seconds=wait_seconds)
+                notification = wait(account, job, timeout_seconds=wait_seconds)
             except NotificationTimeout:
                 if job.confirmed and resumed is None:
                     raise
                 # Never started (its answer was lost), or the crashed run's job is gone.
-                job = start(credentials, image, spec)
+                job = start(account, image, spec)
                 journal.record(output_id, job)
-                notification = wait(credentials, job, timeout_seconds=timeout_seconds)
-        except GenerationFailed:
+                notification = wait(account, job, timeout_seconds=timeout_seconds)
+        except (GenerationFailed, ImageNotFound):
+            # Definitive: the server failed it, or never had the image to start it.
             journal.settle(output_id)
             raise
         # Any other failure (credentials revoked mid-wait, a crash) keeps the entry: a
@@ -224,28 +220,18 @@ def generate(
 
 
 def _start_first(
-    credentials: PiktidCredentials,
-    image: UploadedImage,
-    spec: GenerationSpec,
-    gate: StaggerGate | None,
-    stagger: StaggerPlan | None,
-    reupload: Callable[[], UploadedImage] | None,
-) -> tuple[GenerationJob, UploadedImage]:
-    """Start, uploading again once if PiktID forgot the image; open the person's gate."""
-    job: GenerationJob | None = None
+    account: Account, image: UploadedImage, spec: GenerationSpec, plan: StaggerPlan | None
+) -> GenerationJob:
+    """Start and record it in the person's stagger (on failure too: follow-ups go)."""
     try:
-        try:
-            job = start(credentials, image, spec)
-        except ImageNotFound:
-            if reupload is None or image.source is None:
-                raise
-            image = reupload()
-            job = start(credentials, image, spec)
-    finally:
-        if gate and stagger and stagger.first:
-            # Opened on failure too (with no delay), so follow-ups never hang.
-            gate.open(job.started_at if job else None)
-    return job, image
+        job = start(account, image, spec)
+    except ImageNotFound:
+        raise  # the task uploads again and calls back: the follow-ups keep waiting
+    except BaseException:
+        stagger.mark_started(plan, None)
+        raise
+    stagger.mark_started(plan, job.started_at)
+    return job
 
 
 def _sha256_file(path: Path) -> str:
@@ -268,13 +254,13 @@ def writable_folder(destination: str | os.PathLike[str]) -> Path:
 
 
 def download(
-    credentials: PiktidCredentials,
+    account: Account,
     result: GenerationResult,
     destination: str | os.PathLike[str] | WritableFileSystem,
 ) -> OutputRecord:
     """Write ``result`` under its deterministic name; an existing file is kept as is."""
     filename = output_filename(result.image.name, result.spec)
-    client = client_for(credentials)
+    client = client_for(account)
     if isinstance(destination, WritableFileSystem):
         data = client.download(result.link)
         assert isinstance(data, bytes)

@@ -23,7 +23,6 @@ rest, so a re-run pays only for them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,7 +42,7 @@ from piktid_prefect.wire.models import NOTIFICATION_ERROR, GenerationJob, Notifi
 if TYPE_CHECKING:
     from piktid_prefect.wire.client import PiktidClient
 
-__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "NotificationHub", "get_hub", "reset_hubs"]
+__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "NotificationHub"]
 
 logger = logging.getLogger("piktid_prefect.runtime.notifications")
 
@@ -71,7 +70,6 @@ class NotificationHub:
             retry by itself: a failed poll is simply repeated at the next interval, so
             that waiting jobs' deadlines are checked between polls.
         poll_interval_seconds: Pause between two polls (PiktID asks for >= 3 s).
-        clock: Monotonic clock, replaceable in tests.
     """
 
     def __init__(
@@ -79,11 +77,9 @@ class NotificationHub:
         client_factory: Callable[[], PiktidClient],
         *,
         poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client_factory = client_factory
         self.poll_interval_seconds = poll_interval_seconds
-        self._clock = clock
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._waiters: list[_Waiter] = []
@@ -102,12 +98,12 @@ class NotificationHub:
         It fails with :class:`GenerationFailed` on the job's ``error`` notification and
         with :class:`NotificationTimeout` after ``timeout_seconds``.
         """
-        waiter = _Waiter(job=job, deadline=self._clock() + timeout_seconds)
+        waiter = _Waiter(job=job, deadline=time.monotonic() + timeout_seconds)
         waiter.future.timeout_seconds = timeout_seconds  # type: ignore[attr-defined]
         with self._wake:
             self._waiters.append(waiter)
             if self._last_poll is None:
-                self._last_poll = self._clock()
+                self._last_poll = time.monotonic()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="piktid-notification-hub", daemon=True
@@ -163,18 +159,18 @@ class NotificationHub:
                 if not self._waiters:
                     self._thread = None
                     return
-                delay = next_poll - self._clock()
+                delay = next_poll - time.monotonic()
                 if delay > 0:
-                    earliest = min(w.deadline for w in self._waiters) - self._clock()
+                    earliest = min(w.deadline for w in self._waiters) - time.monotonic()
                     self._wake.wait(timeout=max(0.0, min(delay, earliest)))
                     continue
             try:
                 self.polls += 1
-                self._last_poll = self._clock()
+                self._last_poll = time.monotonic()
                 notifications = client.notifications(POLLED_NAMES)
             except RateLimited as exc:
                 wait = exc.retry_after_seconds or self.poll_interval_seconds
-                next_poll = self._clock() + max(wait, self.poll_interval_seconds)
+                next_poll = time.monotonic() + max(wait, self.poll_interval_seconds)
                 continue
             except PiktidError as exc:
                 if not is_transient(exc):
@@ -185,20 +181,20 @@ class NotificationHub:
                     self.poll_interval_seconds * 2 ** min(failures, _MAX_BACKOFF_DOUBLINGS),
                     _MAX_BACKOFF_SECONDS,
                 )
-                next_poll = self._clock() + backoff
+                next_poll = time.monotonic() + backoff
                 if state != "failing":
                     logger.warning("Notification polling failing (%s); backing off", exc)
                     state = "failing"
                 continue
             failures = 0
-            next_poll = self._clock() + self.poll_interval_seconds
+            next_poll = time.monotonic() + self.poll_interval_seconds
             if state != "polling":
                 logger.info("Notification polling recovered")
                 state = "polling"
             self._dispatch(client, notifications)
 
     def _expire_waiters(self) -> None:
-        now = self._clock()
+        now = time.monotonic()
         for waiter in [w for w in self._waiters if w.deadline <= now]:
             self._waiters.remove(waiter)
             timeout = waiter.future.timeout_seconds  # type: ignore[attr-defined]
@@ -219,7 +215,7 @@ class NotificationHub:
 
     def _dispatch(self, client: PiktidClient, notifications: Iterable[Notification]) -> None:
         consumed: list[int] = []
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             self._recent_links = {
                 url: t for url, t in self._recent_links.items() if now - t < _RECENT_SECONDS
@@ -267,35 +263,3 @@ class NotificationHub:
         for link in notification.links:
             self._recent_links[link.url] = now
         waiter.future.set_result(notification)
-
-
-_HUBS: dict[tuple[int, str], NotificationHub] = {}
-_HUBS_LOCK = threading.Lock()
-
-
-def get_hub(
-    account_key: str,
-    client_factory: Callable[[], PiktidClient],
-    *,
-    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
-) -> NotificationHub:
-    """The hub of this process for ``account_key``, created on first use.
-
-    Keyed by process id too, so a forked worker builds its own instead of sharing a
-    thread that does not exist in the child.
-    """
-    key = (os.getpid(), account_key)
-    with _HUBS_LOCK:
-        hub = _HUBS.get(key)
-        if hub is None:
-            hub = _HUBS[key] = NotificationHub(
-                client_factory, poll_interval_seconds=poll_interval_seconds
-            )
-        hub.poll_interval_seconds = poll_interval_seconds
-        return hub
-
-
-def reset_hubs() -> None:
-    """Forget every hub (tests use it to start from a clean slate)."""
-    with _HUBS_LOCK:
-        _HUBS.clear()

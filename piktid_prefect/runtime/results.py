@@ -24,7 +24,6 @@ __all__ = [
     "GenerationSpec",
     "Manifest",
     "OutputRecord",
-    "StaggerPlan",
     "UploadedImage",
     "derive_seed",
     "generation_identity",
@@ -86,21 +85,6 @@ def derive_seed(
     """A reproducible seed for an output whose seed the user did not choose."""
     digest = hashlib.sha256(_canonical([image_sha256, kind, person_id, keyword]).encode())
     return int.from_bytes(digest.digest()[:4], "big") % 1_000_000
-
-
-class StaggerPlan(BaseModel):
-    """Where an output stands in its person's stagger (see :mod:`~.runtime.stagger`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str = Field(description="Gate key: account, image hash and person.")
-    first: bool = Field(description="True for the person's first generation.")
-    seconds: float = Field(description="Delay of follow-ups after the first start.")
-
-    @property
-    def max_wait_seconds(self) -> float:
-        """A follow-up's longest wait when the first runs in another process."""
-        return 2.0 * self.seconds
 
 
 class GenerationResult(BaseModel):

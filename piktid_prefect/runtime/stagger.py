@@ -6,36 +6,73 @@ waiting 15 s before the follow-ups. The wait is measured from the moment the fir
 start was actually sent (not from when the flow submitted it), which is what the API's
 warm-up depends on.
 
-A :class:`StaggerGate` per (account, image, person) lives in this process: the first
-generation opens it when it starts; follow-ups wait for it to open, then for the
-stagger. If the first never starts here (its output was cached, or it runs in another
-worker process), the gate is opened by the flow when the first finishes, and a
-follow-up never waits longer than ``max_wait_seconds``.
+Everything about the stagger is here:
+
+- :func:`in_stagger_order` gives each person output its :class:`StaggerPlan` and puts
+  every person's first generation ahead (all masks warm up at once);
+- :func:`wait_turn` holds a follow-up until the stagger after its first's start;
+- :func:`mark_started` records the first's start (or its failure: follow-ups then go);
+- :func:`release` opens the gate of a first that never starts here (its output was
+  cached) once it is done; a follow-up never waits longer than ``max_wait_seconds``
+  either, in case the first runs in another worker process.
+
+A gate per (run, account, image, person) lives in this process's registry.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Sequence
 
-__all__ = ["StaggerGate", "gate_for", "reset_gates"]
+from pydantic import BaseModel, ConfigDict, Field
+
+from piktid_prefect.runtime import registry
+from piktid_prefect.runtime.results import GenerationSpec, UploadedImage
+
+__all__ = [
+    "Planned",
+    "StaggerPlan",
+    "in_stagger_order",
+    "mark_started",
+    "release",
+    "wait_turn",
+]
 
 
-class StaggerGate:
+class StaggerPlan(BaseModel):
+    """Where an output stands in its person's stagger."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Gate key: run, account, image hash and person.")
+    first: bool = Field(description="True for the person's first generation.")
+    seconds: float = Field(description="Delay of follow-ups after the first start.")
+
+    @property
+    def max_wait_seconds(self) -> float:
+        """A follow-up's longest wait when the first runs in another process."""
+        return 2.0 * self.seconds
+
+
+Planned = tuple[UploadedImage, GenerationSpec, "StaggerPlan | None"]
+
+
+class _Gate:
     """Opened once with the time the first generation started (epoch seconds)."""
 
     def __init__(self) -> None:
         self._opened = threading.Event()
         self._started_at = 0.0
 
-    def open(self, started_at: float | None = None) -> None:
-        """Record the first start (first call wins); ``None`` means "no stagger needed"."""
+    def open(self, started_at: float | None) -> None:
+        # First call wins; ``None`` means "no stagger needed".
         if not self._opened.is_set():
             self._started_at = started_at if started_at is not None else float("-inf")
             self._opened.set()
 
     def wait(self, stagger_seconds: float, *, max_wait_seconds: float) -> float:
-        """Block until ``stagger_seconds`` after the first start; return the seconds waited."""
         began = time.monotonic()
         self._opened.wait(timeout=max_wait_seconds)
         if self._opened.is_set():
@@ -46,17 +83,51 @@ class StaggerGate:
         return time.monotonic() - began
 
 
-_gates: dict[str, StaggerGate] = {}
-_gates_lock = threading.Lock()
+def _gate(plan: StaggerPlan) -> _Gate:
+    return registry.shared("stagger-gate", plan.key, _Gate)
 
 
-def gate_for(key: str) -> StaggerGate:
-    """This process's gate for ``key`` (account, image hash and person)."""
-    with _gates_lock:
-        return _gates.setdefault(key, StaggerGate())
+def in_stagger_order(
+    work: Sequence[tuple[UploadedImage, GenerationSpec]],
+    *,
+    account_key: str,
+    stagger_seconds: float,
+) -> list[Planned]:
+    """Each person's first generation first, then backgrounds, then the follow-ups.
+
+    Submitting the firsts ahead lets every person's mask warm-up start at once, so no
+    follow-up waits behind a queue of other persons' firsts.
+    """
+    run_id = uuid.uuid4().hex[:8]
+    firsts: list[Planned] = []
+    backgrounds: list[Planned] = []
+    follow_ups: list[Planned] = []
+    seen: set[str] = set()
+    for image, spec in work:
+        if spec.kind != "person" or stagger_seconds <= 0:
+            (backgrounds if spec.kind == "background" else firsts).append((image, spec, None))
+            continue
+        key = f"{run_id}:{account_key}:{image.sha256}:{spec.person_id}"
+        plan = StaggerPlan(key=key, first=key not in seen, seconds=stagger_seconds)
+        seen.add(key)
+        (firsts if plan.first else follow_ups).append((image, spec, plan))
+    return firsts + backgrounds + follow_ups
 
 
-def reset_gates() -> None:
-    """Forget every gate (tests)."""
-    with _gates_lock:
-        _gates.clear()
+def wait_turn(plan: StaggerPlan | None) -> float:
+    """Hold a follow-up until ``plan.seconds`` after its first started; seconds waited."""
+    if plan is None or plan.first:
+        return 0.0
+    return _gate(plan).wait(plan.seconds, max_wait_seconds=plan.max_wait_seconds)
+
+
+def mark_started(plan: StaggerPlan | None, started_at: float | None) -> None:
+    """Record the first's start time (``None``: it failed, follow-ups need not wait)."""
+    if plan is not None and plan.first:
+        _gate(plan).open(started_at)
+
+
+def release(plan: StaggerPlan | None) -> None:
+    """The first is done (made, cached or failed): no follow-up waits for it any more."""
+    if plan is not None and plan.first:
+        _gate(plan).open(None)

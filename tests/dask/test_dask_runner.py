@@ -16,7 +16,8 @@ from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.demo import sample_images
 from piktid_prefect.emulator import EmulatorServer
 from piktid_prefect.flows import batch_variations
-from piktid_prefect.runtime.results import GenerationSpec, StaggerPlan
+from piktid_prefect.runtime.results import GenerationSpec
+from piktid_prefect.runtime.stagger import StaggerPlan
 from tests.dask.conftest import DASK_WORKERS
 
 LOCATIONS = [{"Location": "Oceania"}, {"Location": "East Asia"}]
@@ -60,9 +61,11 @@ def run_batch(
 
 def hubs_in_this_process() -> list[tuple[int, str, int]]:
     """(pid, account key, polls) of every notification poller of the calling process."""
-    from piktid_prefect.runtime import notifications
+    import os
 
-    return [(pid, key, hub.polls) for (pid, key), hub in notifications._HUBS.items()]
+    from piktid_prefect.runtime import registry
+
+    return [(os.getpid(), str(key), hub.polls) for key, hub in registry.entries("hub")]
 
 
 def test_blocks_and_task_arguments_survive_pickling(piktid_emulator: EmulatorServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 from prefect import flow
 from prefect.filesystems import LocalFileSystem
 
+from piktid_prefect import async_tasks, tasks
 from piktid_prefect.async_tasks import (
     aawait_notification,
     adownload_result,
@@ -141,3 +143,15 @@ def test_download_to_a_prefect_filesystem_block(credentials, samples, tmp_path, 
     assert name == "astronaut_bg_florals-Roses_s9.jpg"
     with Image.open(written) as picture:
         picture.load()
+
+
+@pytest.mark.parametrize("name", tasks.__all__)
+def test_every_task_has_an_async_twin_with_the_same_declaration(name: str) -> None:
+    sync_task = getattr(tasks, name)
+    twin = getattr(async_tasks, f"a{name}")
+    assert twin.isasync and not sync_task.isasync
+    assert inspect.signature(twin.fn) == inspect.signature(sync_task.fn)
+    for option in ("name", "cache_key_fn", "cache_expiration", "retries", "retry_condition_fn"):
+        assert getattr(twin, option) == getattr(sync_task, option), option
+    assert twin.cache_policy == sync_task.cache_policy
+    assert twin.task_key != sync_task.task_key
