@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,18 @@ from piktid_prefect.tasks import download_result, generate_output, upload_image
 from piktid_prefect.ui import RunDisplay
 from piktid_prefect.wire.errors import PiktidError
 
-__all__ = ["DEFAULT_MAX_IN_FLIGHT", "FailedOutput", "VariationsResult", "run_outputs", "upload_all"]
+__all__ = [
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_OUTPUT_RETRIES",
+    "FailedOutput",
+    "VariationsResult",
+    "run_outputs",
+    "upload_all",
+]
 
 DEFAULT_MAX_IN_FLIGHT = 32
+# An output the server failed or never reported is started once more in the same run.
+DEFAULT_OUTPUT_RETRIES = 1
 
 
 class FailedOutput(BaseModel):
@@ -55,6 +65,11 @@ class VariationsResult(BaseModel):
     outputs: list[OutputRecord] = Field(default_factory=list, description="Delivered outputs.")
     failures: list[FailedOutput] = Field(default_factory=list, description="Failed outputs.")
     manifest_path: str = Field("", description="Path of manifest.json.")
+    paid_again: int = Field(
+        0,
+        description="Outputs this run started (and paid) more than once: the server failed "
+        "or never reported their first start.",
+    )
 
 
 def upload_all(
@@ -82,6 +97,7 @@ def run_outputs(
     max_in_flight: int | None,
     timeout_seconds: float,
     concurrency_limit: str | None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """Generate and download every (image, spec) concurrently, inside the current flow."""
     logger = get_run_logger()
@@ -94,6 +110,7 @@ def run_outputs(
     display = RunDisplay(len(work))
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
+    paid_again: list[GenerationResult] = []
 
     def deliver(record: OutputRecord) -> None:
         outputs.append(record)
@@ -125,9 +142,11 @@ def run_outputs(
                 "timeout_seconds": timeout_seconds,
                 "max_in_flight": max_in_flight,
                 "concurrency_limit": concurrency_limit,
+                "output_retries": output_retries,
             },
             deliver=deliver,
             fail=fail,
+            paid_again=paid_again.append,
         )
         outputs.sort(key=lambda r: r.path)
         display.finish(outputs)  # sent while the manifest is written
@@ -142,7 +161,18 @@ def run_outputs(
     logger.info(
         "%d of %d outputs delivered to %s", len(outputs), len(work), os.path.abspath(out_dir)
     )
-    result = VariationsResult(outputs=outputs, failures=failures, manifest_path=manifest_path)
+    if paid_again:
+        logger.warning(
+            "%d output(s) paid twice: the server failed or never reported their first start (%s)",
+            len(paid_again),
+            "; ".join(f"{r.job.label}: {r.paid_again[0]}" for r in paid_again[:5]),
+        )
+    result = VariationsResult(
+        outputs=outputs,
+        failures=failures,
+        manifest_path=manifest_path,
+        paid_again=len(paid_again),
+    )
     if failures:
         listed = "; ".join(
             f"{f.image} {f.kind} person={f.person} {f.keyword}: {f.error}" for f in failures[:10]
@@ -163,6 +193,7 @@ def _fan_out(
     task_options: dict[str, Any],
     deliver: Callable[[OutputRecord], None],
     fail: Callable[[UploadedImage, GenerationSpec, BaseException], None],
+    paid_again: Callable[[GenerationResult], None],
 ) -> None:
     """Run generate -> download for every plan, at most ``window`` outputs at a time.
 
@@ -170,6 +201,7 @@ def _fan_out(
     1,000 outputs); a window twice the in-flight bound keeps every slot busy while
     memory stays flat.
     """
+    began = time.time()
     finished: queue.Queue[PrefectFuture[Any]] = queue.Queue()
     stage: dict[PrefectFuture[Any], tuple[UploadedImage, GenerationSpec]] = {}
     pending = iter(plans)
@@ -201,6 +233,8 @@ def _fan_out(
             fail(image, spec, exc)
         else:
             if isinstance(result, GenerationResult):
+                if result.paid_again and result.job.started_at >= began:
+                    paid_again(result)  # not a cached result of an earlier run
                 downloaded = download_result.submit(credentials, result, out_dir)
                 stage[downloaded] = (image, spec)
                 downloaded.add_done_callback(finished.put)

@@ -18,6 +18,7 @@ from prefect import flow
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_OUTPUT_RETRIES,
     FailedOutput,
     VariationsResult,
     run_outputs,
@@ -155,6 +156,7 @@ def generate_people(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """Replace persons of one image, once per Location keyword.
 
@@ -170,6 +172,8 @@ def generate_people(
         max_in_flight: Bound on generations in flight at once in this process.
         timeout_seconds: How long to wait for each output's notification.
         concurrency_limit: A Prefect global concurrency limit name capping the account.
+        output_retries: How many times an output the server failed (or never reported)
+            is started again in this run — each a paid start, shown in the summary.
 
     Example:
         ```python
@@ -191,6 +195,7 @@ def generate_people(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        output_retries=output_retries,
     )
 
 
@@ -207,6 +212,7 @@ def edit_backgrounds(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """New backgrounds (and relighting) for one image, once per keyword.
 
@@ -230,6 +236,7 @@ def edit_backgrounds(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        output_retries=output_retries,
     )
 
 
@@ -257,6 +264,7 @@ def batch_variations(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """Person and background variations for every image of a folder or list, concurrently.
 
@@ -289,6 +297,7 @@ def batch_variations(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        output_retries=output_retries,
     )
 
 
@@ -307,6 +316,7 @@ def person_and_background_variations(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """One upload; person replacements and background edits of it, side by side."""
     return batch_variations.fn(
@@ -323,4 +333,5 @@ def person_and_background_variations(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        output_retries=output_retries,
     )

@@ -19,7 +19,7 @@ from prefect.blocks.core import Block
 from pydantic import Field
 
 from piktid_prefect.credentials import CredentialsLike
-from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT
+from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT, DEFAULT_OUTPUT_RETRIES
 from piktid_prefect.flows import (
     DEFAULT_STAGGER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -98,6 +98,7 @@ def process_new_images(
     max_in_flight: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    output_retries: int = DEFAULT_OUTPUT_RETRIES,
 ) -> VariationsResult:
     """Make the requested variations of every image in ``inbox`` not processed yet.
 
@@ -108,7 +109,8 @@ def process_new_images(
         storage_block: Name of a saved Prefect filesystem block (``LocalFileSystem``,
             ``RemoteFileSystem``, S3/GCS/Azure blocks...) to read ``inbox`` from.
         persons, relight_strength, credentials, out_dir, stagger_seconds, max_in_flight,
-        timeout_seconds, concurrency_limit: as in :func:`~piktid_prefect.flows.batch_variations`.
+        timeout_seconds, concurrency_limit, output_retries: as in
+        :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
     person_kw = [validate_person_keyword(cast(dict[str, str], k)) for k in person_keywords or []]
@@ -136,6 +138,7 @@ def process_new_images(
             max_in_flight=max_in_flight,
             timeout_seconds=timeout_seconds,
             concurrency_limit=concurrency_limit,
+            output_retries=output_retries,
         )
     finally:
         if storage_block is not None:

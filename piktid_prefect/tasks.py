@@ -198,6 +198,7 @@ def generate_output(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_in_flight: int | None = None,
     concurrency_limit: str | None = None,
+    output_retries: int = 1,
 ) -> GenerationResult:
     """Start one generation and wait for it: cached on the output's identity.
 
@@ -211,6 +212,10 @@ def generate_output(
         max_in_flight: Bound on this process's in-flight generations for the account.
         concurrency_limit: Name of a Prefect global concurrency limit to hold a slot of
             while the generation is in flight (caps the whole account across runs).
+        output_retries: How many times an output the server failed (``error``
+            notification) or never reported is started again — each a paid start,
+            listed in ``result.paid_again``. Prefect's own retries never start a paid
+            generation again.
     """
     account = resolve_credentials(credentials)
     options: dict[str, Any] = {
@@ -218,6 +223,7 @@ def generate_output(
         "max_in_flight": max_in_flight,
         "concurrency_limit": concurrency_limit,
         "stagger_plan": stagger,
+        "output_retries": output_retries,
     }
     try:
         try:

@@ -21,15 +21,17 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect.runtime import registry, stagger
+from piktid_prefect.runtime import lost_starts, registry, stagger
 from piktid_prefect.runtime.account import Account
 from piktid_prefect.runtime.journal import JobJournal, default_journal
+from piktid_prefect.runtime.lost_starts import StartLedger
 from piktid_prefect.runtime.notifications import NotificationHub
 from piktid_prefect.runtime.results import (
     GenerationResult,
@@ -47,7 +49,6 @@ from piktid_prefect.wire.errors import (
     ImageNotFound,
     InvalidConfiguration,
     NotificationTimeout,
-    ServerError,
 )
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
@@ -103,27 +104,43 @@ def upload(
     )
 
 
+def ledger_for(account: Account) -> StartLedger:
+    """This process's ledger of starts on the account (see :mod:`.lost_starts`)."""
+    return registry.shared("start-ledger", account.account_key, StartLedger)
+
+
+def _balance(account: Account) -> float:
+    return float(client_for(account).me().credits)
+
+
 def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:
     """Send one start; an unconfirmed start comes back as a job with ``confirmed=False``."""
+    if spec.kind == "person" and spec.person_id is None:
+        raise ValueError("a person generation needs a person_id")
     client = client_for(account)
-    try:
-        if spec.kind == "person":
-            if spec.person_id is None:
-                raise ValueError("a person generation needs a person_id")
-            return client.generate_person(
-                image.image_id,
-                spec.person_id,
-                spec.keyword,
-                options=spec.options,
-                prompt=spec.prompt or None,
-            )
-        return client.edit_background(
-            image.image_id, spec.keyword or None, prompt=spec.prompt, options=spec.options
-        )
-    except GenerationStartUnconfirmed as exc:
-        if not isinstance(exc.job, GenerationJob):
-            raise
-        return exc.job
+    ledger = ledger_for(account)
+    with ledger.sending(partial(_balance, account)):
+        try:
+            if spec.kind == "person":
+                assert spec.person_id is not None
+                job = client.generate_person(
+                    image.image_id,
+                    spec.person_id,
+                    spec.keyword,
+                    options=spec.options,
+                    prompt=spec.prompt or None,
+                )
+            else:
+                job = client.edit_background(
+                    image.image_id, spec.keyword or None, prompt=spec.prompt, options=spec.options
+                )
+        except GenerationStartUnconfirmed as exc:
+            if not isinstance(exc.job, GenerationJob):
+                raise
+            ledger.lost(exc.job)
+            return exc.job
+    ledger.confirmed()
+    return job
 
 
 def wait(account: Account, job: GenerationJob, *, timeout_seconds: float) -> Notification:
@@ -160,14 +177,18 @@ def generate(
     concurrency_limit: str | None = None,
     stagger_plan: StaggerPlan | None = None,
     journal: JobJournal | None = None,
+    output_retries: int = 0,
 ) -> GenerationResult:
-    """Start ``spec`` and wait for its result, never paying twice for one output.
+    """Start ``spec`` and wait for its result, never paying twice for one output by chance.
 
     - A job started by an earlier, crashed run (in the journal, notification still
       possible) is waited for instead of started again.
     - A follow-up of a person waits for the stagger after the person's first start.
-    - Start answer lost: wait for the notification anyway. It arrives -> the start had
-      gone through. It times out -> the start never happened: start once more.
+    - Start answer lost: settled by :func:`.lost_starts.settle` (its notification, the
+      account's ledger, or a bounded window), then started once more if never taken.
+    - The server failed the output (``error`` notification, a result without a link) or
+      never reported it (its notification timed out): started once more, up to
+      ``output_retries`` times — each a paid start, counted in the result.
 
     Raises:
         ImageNotFound: PiktID forgot the image (24 h): nothing was paid; upload it
@@ -179,44 +200,108 @@ def generate(
     if resumed is None:
         stagger.wait_turn(stagger_plan)
     with _in_flight_slot(account, max_in_flight, concurrency_limit):
-        started = time.monotonic()
+        began = time.monotonic()
         if resumed is not None:
-            job, wait_seconds = resumed, timeout_seconds - (time.time() - resumed.started_at)
+            job = resumed
             stagger.mark_started(stagger_plan, resumed.started_at)
         else:
             job = _start_first(account, image, spec, stagger_plan)
-            wait_seconds = timeout_seconds
         journal.record(output_id, job)
-        try:
+        paid_again: list[str] = []
+        while True:
             try:
-                notification = wait(account, job, timeout_seconds=wait_seconds)
-            except NotificationTimeout:
-                if job.confirmed and resumed is None:
+                notification, job = _collect(
+                    account,
+                    image,
+                    spec,
+                    job,
+                    output_id,
+                    journal,
+                    timeout_seconds=timeout_seconds,
+                    resumed=resumed is not None,
+                )
+                link = _result_link(notification, job)
+                break
+            except (GenerationFailed, NotificationTimeout) as exc:
+                # Definitive for this start: the server failed it or never reported it.
+                if len(paid_again) >= output_retries:
+                    journal.settle(output_id)
                     raise
-                # Never started (its answer was lost), or the crashed run's job is gone.
-                job = start(account, image, spec)
-                journal.record(output_id, job)
-                notification = wait(account, job, timeout_seconds=timeout_seconds)
-        except (GenerationFailed, ImageNotFound):
-            # Definitive: the server failed it, or never had the image to start it.
-            journal.settle(output_id)
-            raise
+                paid_again.append(f"{type(exc).__name__}: {exc}")
+                job = _start_again(account, image, spec, output_id, journal)
+            except ImageNotFound:
+                journal.settle(output_id)  # never started: nothing to collect later
+                raise
+            resumed = None
         # Any other failure (credentials revoked mid-wait, a crash) keeps the entry: a
         # re-run within the wait window collects the job already paid for.
         journal.settle(output_id)
-    links = notification.links
-    if not links:
-        raise ServerError(
-            f"The notification for {job.label} carries no result link", status_code=502
-        )
     return GenerationResult(
         identity=output_id,
         image=image,
         spec=spec,
         job=job,
-        link=links[0].url,
-        seconds=time.monotonic() - started,
+        link=link,
+        seconds=time.monotonic() - began,
+        paid_again=paid_again,
     )
+
+
+def _collect(
+    account: Account,
+    image: UploadedImage,
+    spec: GenerationSpec,
+    job: GenerationJob,
+    output_id: str,
+    journal: JobJournal,
+    *,
+    timeout_seconds: float,
+    resumed: bool,
+) -> tuple[Notification, GenerationJob]:
+    """The notification of ``job`` (settling it first if its start answer was lost)."""
+    hub = hub_for(account)
+    remaining = timeout_seconds - (time.time() - job.started_at) if resumed else timeout_seconds
+    if job.confirmed and resumed:
+        try:
+            return hub.wait(job, timeout_seconds=max(0.0, remaining)), job
+        except NotificationTimeout:
+            # The crashed run's job is gone (or never started): start it once more.
+            job = _start_again(account, image, spec, output_id, journal)
+            return hub.wait(job, timeout_seconds=timeout_seconds), job
+    if job.confirmed:
+        return hub.wait(job, timeout_seconds=timeout_seconds), job
+    return lost_starts.settle(
+        hub,
+        ledger_for(account),
+        job,
+        timeout_seconds=timeout_seconds,
+        read_balance=partial(_balance, account),
+        start_again=partial(_start_again, account, image, spec, output_id, journal),
+    )
+
+
+def _start_again(
+    account: Account,
+    image: UploadedImage,
+    spec: GenerationSpec,
+    output_id: str,
+    journal: JobJournal,
+) -> GenerationJob:
+    job = start(account, image, spec)
+    journal.record(output_id, job)
+    return job
+
+
+def _result_link(notification: Notification, job: GenerationJob) -> str:
+    if not notification.links:
+        # Paid and finished, but nothing to download: the server failed this output.
+        raise GenerationFailed(
+            f"The notification for {job.label} carries no result link",
+            tasks="",
+            msg="no result link",
+            job=job.label,
+        )
+    return notification.links[0].url
 
 
 def _start_first(
@@ -273,6 +358,7 @@ def download(
             client.download(result.link, target)
         path, sha256 = str(target), _sha256_file(target)
     return OutputRecord(
+        paid_again=result.paid_again,
         path=path,
         id_image=result.image.image_id,
         image=result.image.name,

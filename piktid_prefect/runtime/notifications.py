@@ -60,6 +60,12 @@ class _Waiter:
     job: GenerationJob
     deadline: float
     future: Future[Notification] = field(default_factory=Future)
+    # Nobody awaits it any more: a result that still comes is consumed and counted.
+    extra: bool = False
+
+
+# How many delivered jobs are remembered for the lost-start evidence.
+_RETURNED_KEPT = 1_000
 
 
 class NotificationHub:
@@ -89,6 +95,9 @@ class NotificationHub:
         # The first poll comes one interval after the first job: no result is ready sooner.
         self._last_poll: float | None = None
         self.polls = 0
+        # (kind, started_at epoch, seconds to its result) of recently delivered jobs.
+        self._returned: list[tuple[str, float, float]] = []
+        self.extra_results = 0
 
     # --- public -----------------------------------------------------------------------
 
@@ -115,6 +124,30 @@ class NotificationHub:
     def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
         """Block until ``job``'s notification arrives (see :meth:`submit`)."""
         return self.submit(job, timeout_seconds=timeout_seconds).result()
+
+    def watch_for_extra(self, future: Future[Notification], *, seconds: float) -> None:
+        """``future``'s job is no longer awaited (another start of the output won).
+
+        If its result still comes within ``seconds`` it is consumed (deleted, so it does
+        not linger for 600 s) and counted in :attr:`extra_results`; then it is dropped.
+        """
+        with self._wake:
+            for waiter in self._waiters:
+                if waiter.future is future:
+                    waiter.extra = True
+                    waiter.deadline = min(waiter.deadline, time.monotonic() + seconds)
+            self._wake.notify_all()
+
+    def slowest_seconds(self, kind: str) -> float | None:
+        """The longest start-to-result time of a ``kind`` job delivered so far."""
+        with self._lock:
+            times = [seconds for k, _, seconds in self._returned if k == kind]
+        return max(times) if times else None
+
+    def came_back_after(self, kind: str, started_at: float) -> int:
+        """How many ``kind`` jobs started after ``started_at`` (epoch) were delivered."""
+        with self._lock:
+            return sum(1 for k, start, _ in self._returned if k == kind and start > started_at)
 
     @property
     def waiting(self) -> int:
@@ -262,4 +295,10 @@ class NotificationHub:
             return
         for link in notification.links:
             self._recent_links[link.url] = now
+        job = waiter.job
+        self._returned.append((job.kind, job.started_at, max(0.0, time.time() - job.started_at)))
+        del self._returned[:-_RETURNED_KEPT]
+        if waiter.extra:
+            self.extra_results += 1
+            logger.info("A second result for %s came and was consumed (paid twice)", job.label)
         waiter.future.set_result(notification)

@@ -98,6 +98,10 @@ class GenerationResult(BaseModel):
     job: GenerationJob = Field(description="The job as started.")
     link: str = Field(description="Download URL of the result.")
     seconds: float = Field(description="Seconds from start to notification.")
+    paid_again: list[str] = Field(
+        default_factory=list,
+        description="Why the output was started (and paid) once more in this run, if it was.",
+    )
 
 
 class OutputRecord(BaseModel):
@@ -114,6 +118,10 @@ class OutputRecord(BaseModel):
     link: str = Field(description="The result link.")
     seconds: float = Field(description="Seconds from start to notification.")
     sha256: str = Field(description="Content hash of the written file.")
+    paid_again: list[str] = Field(
+        default_factory=list,
+        description="Why the output was started (and paid) once more in its run, if it was.",
+    )
 
 
 def output_filename(image_name: str, spec: GenerationSpec, suffix: str = ".jpg") -> str:

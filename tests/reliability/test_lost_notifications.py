@@ -31,7 +31,7 @@ def _people(image: Path, credentials, out_dir: Path, time_scale: float, **kwargs
         stagger_seconds=15.0 * time_scale,
         timeout_seconds=600.0 * time_scale,
         return_state=True,
-        **kwargs,
+        **{"output_retries": 0, **kwargs},  # these tests are about what a re-run collects
     )
 
 
