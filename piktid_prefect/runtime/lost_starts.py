@@ -16,7 +16,7 @@ timeout (600 s) stalls the run. The evidence, sharpest first:
 3. **Time.** The settle window: the larger of ``PIKTID_LOST_START_WINDOW_SECONDS``
    (default 60) and 3x the slowest generation of the same kind seen in this process —
    ended sooner when two generations of that kind started *after* the lost one have
-   come back and 1.5x the slowest one has passed (PiktID would have finished the lost
+   come back and 3x the slowest one has passed (PiktID would have finished the lost
    one too).
 
 Evidence "not charged", or the window over with nothing seen: the output is started
@@ -53,8 +53,9 @@ DEFAULT_WINDOW_SECONDS = 60.0
 WINDOW_ENV = "PIKTID_LOST_START_WINDOW_SECONDS"
 # Generations of the same kind started after the lost one that must have come back.
 _LATER_RETURNS = 2
-# ... and the lost one must have been waited for this many times the slowest seen.
-_SLOWEST_MARGIN = 1.5
+# ... and the lost one must have been waited for this many times the slowest seen
+# (its own result, had it been taken, would be late by PiktID's own spread).
+_SLOWEST_MARGIN = 3.0
 _CHECK_EVERY_SECONDS = 0.25
 # Starts of one output when every answer is lost (the first included).
 _MAX_STARTS = 3
