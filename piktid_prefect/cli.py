@@ -25,10 +25,6 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-Keywords = Annotated[
-    list[str],
-    typer.Option("--keyword", "-k", help="category=value, e.g. Location=Oceania (repeatable)."),
-]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (images + manifest.json).")]
 Block = Annotated[
     str | None,
@@ -112,8 +108,17 @@ def print_summary(result: Any, out: Path) -> None:
 @app.command("generate-person")
 def generate_person(
     image: Annotated[Path, typer.Argument(help="A PNG, JPEG or WEBP image.")],
-    keyword: Keywords,
     out: Out,
+    keyword: Annotated[
+        list[str] | None,
+        typer.Option("--keyword", "-k", help="Location=value, e.g. Location=Oceania (repeatable)."),
+    ] = None,
+    prompt: Annotated[
+        str,
+        typer.Option(
+            "--prompt", help='Free text describing the new person, e.g. "a woman in a red dress".'
+        ),
+    ] = "",
     person: Annotated[
         list[int] | None, typer.Option("--person", "-p", help="Person id (repeatable).")
     ] = None,
@@ -124,10 +129,12 @@ def generate_person(
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
 ) -> None:
-    """Replace persons in IMAGE, once per --keyword Location=..."""
+    """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
     from piktid_prefect.flows import generate_people
 
-    keywords = _parse_keywords(keyword)
+    keywords = _parse_keywords(keyword or [])
+    if not keywords and not prompt.strip():
+        _fail("give at least one --keyword Location=value or a --prompt")
     source = _check_image(image)
     creds = _credentials(credentials_block)
     result = _run(
@@ -140,6 +147,7 @@ def generate_person(
             seed=seed,
             stagger_seconds=stagger,
             timeout_seconds=timeout,
+            prompt=prompt,
         )
     )
     print_summary(result, out)

@@ -55,6 +55,7 @@ def _person_specs(
     persons: PersonSelection,
     seed: int | None,
     options: dict[str, Any],
+    prompt: str = "",
 ) -> list[GenerationSpec]:
     known = {p.id: p for p in image.persons}
     if persons == "approved":
@@ -78,13 +79,15 @@ def _person_specs(
                 raise InvalidPerson(f"{image.name}: person {pid} is not approved (too blurry)")
     specs = []
     for pid in person_ids:
-        for keyword in keywords:
+        # Without keywords, the prompt alone describes the person (one output each).
+        for keyword in keywords or [{}]:
             chosen = seed if seed is not None else derive_seed(image.sha256, "person", pid, keyword)
             specs.append(
                 GenerationSpec(
                     kind="person",
                     person_id=pid,
                     keyword=keyword,
+                    prompt=prompt,
                     options={**options, "seed": chosen},
                 )
             )
@@ -120,6 +123,12 @@ def _checked_person_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[st
     return [validate_person_keyword(k) for k in keywords]
 
 
+def _checked_person_prompt(prompt: str) -> str:
+    if not isinstance(prompt, str):
+        raise InvalidInput(f"A person prompt must be text, got {type(prompt).__name__}")
+    return prompt.strip()
+
+
 def _checked_background_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     return [validate_background_keyword(k) for k in keywords]
 
@@ -146,7 +155,7 @@ def _image_files(
 @flow(name="piktid-generate-people", log_prints=False)
 def generate_people(
     image: str | UploadedImage,
-    keywords: list[dict[str, str]],
+    keywords: list[dict[str, str]] | None = None,
     persons: PersonSelection = "approved",
     credentials: CredentialsLike = None,
     out_dir: str = "piktid-output",
@@ -157,12 +166,14 @@ def generate_people(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    prompt: str = "",
 ) -> VariationsResult:
-    """Replace persons of one image, once per Location keyword.
+    """Replace persons of one image, once per Location keyword (or once for a prompt).
 
     Args:
         image: A local image path, or an image uploaded by an earlier step.
-        keywords: e.g. ``[{"Location": "Oceania"}, {"Location": "East Asia"}]``.
+        keywords: e.g. ``[{"Location": "Oceania"}, {"Location": "East Asia"}]``; may be
+            empty when ``prompt`` describes the person.
         persons: "approved" (default), "all", or a list of person ids.
         credentials: PiktidCredentials, a saved block's name, or None (environment).
         out_dir: Folder for the images and ``manifest.json``.
@@ -174,19 +185,27 @@ def generate_people(
         concurrency_limit: A Prefect global concurrency limit name capping the account.
         output_retries: How many times an output the server failed (or never reported)
             is started again in this run — each a paid start, shown in the summary.
+        prompt: Free text describing the new person ("a woman in a red dress"), sent
+            with every keyword, or alone when there is none.
 
     Example:
         ```python
         from piktid_prefect.flows import generate_people
 
         generate_people("portrait.jpg", [{"Location": "Oceania"}], credentials="my-piktid")
+        generate_people("portrait.jpg", prompt="a woman in a red dress", credentials="my-piktid")
         ```
     """
-    checked = _checked_person_keywords(keywords)
+    checked = _checked_person_keywords(keywords or [])
+    text = _checked_person_prompt(prompt)
+    if not checked and not text:
+        raise InvalidInput("Nothing to do: give keywords or a prompt describing the person")
     opts = PersonOptions.coerce({**(options or {}), **({"seed": seed} if seed is not None else {})})
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])
-    specs = _person_specs(uploaded, checked, persons, seed, opts.model_dump(exclude_none=True))
+    specs = _person_specs(
+        uploaded, checked, persons, seed, opts.model_dump(exclude_none=True), prompt=text
+    )
     return run_outputs(
         creds,
         [(uploaded, s) for s in specs],
@@ -265,15 +284,21 @@ def batch_variations(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    person_prompt: str = "",
 ) -> VariationsResult:
     """Person and background variations for every image of a folder or list, concurrently.
 
     Each image is uploaded once (and not again on re-runs); every output is paid once.
+    ``prompt`` describes backgrounds; ``person_prompt`` describes the new persons (sent
+    with every person keyword, or alone when there is none).
     """
     person_kw = _checked_person_keywords(person_keywords or [])
     background_kw = _checked_background_keywords(background_keywords or [])
-    if not person_kw and not background_kw and not prompt:
-        raise InvalidInput("Nothing to do: give person_keywords, background_keywords or a prompt")
+    person_text = _checked_person_prompt(person_prompt)
+    if not person_kw and not person_text and not background_kw and not prompt:
+        raise InvalidInput(
+            "Nothing to do: give person_keywords, person_prompt, background_keywords or a prompt"
+        )
     person_opts = PersonOptions.coerce({"seed": seed} if seed is not None else {})
     background_opts = _background_options(None, relight_strength, seed)
     creds = resolve_credentials(credentials)
@@ -281,9 +306,14 @@ def batch_variations(
     uploaded = upload_all(creds, files)
     work: list[tuple[UploadedImage, GenerationSpec]] = []
     for image in uploaded:
-        if person_kw:
+        if person_kw or person_text:
             specs = _person_specs(
-                image, person_kw, persons, seed, person_opts.model_dump(exclude_none=True)
+                image,
+                person_kw,
+                persons,
+                seed,
+                person_opts.model_dump(exclude_none=True),
+                prompt=person_text,
             )
             work.extend((image, s) for s in specs)
         if background_kw or prompt:
@@ -317,8 +347,12 @@ def person_and_background_variations(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    person_prompt: str = "",
 ) -> VariationsResult:
-    """One upload; person replacements and background edits of it, side by side."""
+    """One upload; person replacements and background edits of it, side by side.
+
+    ``prompt`` describes backgrounds, ``person_prompt`` the new persons.
+    """
     return batch_variations.fn(
         images=[image],
         person_keywords=person_keywords,
@@ -334,4 +368,5 @@ def person_and_background_variations(
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
+        person_prompt=person_prompt,
     )

@@ -127,16 +127,22 @@ def start_person_generation(
     credentials: CredentialsLike,
     image: UploadedImage,
     person_id: int,
-    keyword: dict[str, str],
+    keyword: dict[str, str] | None = None,
     *,
+    prompt: str = "",
     options: dict[str, Any] | None = None,
 ) -> GenerationJob:
     """Start one person replacement (1 credit). Never retried: see the module docstring.
 
-    Returns the job; ``job.confirmed`` is False when the answer was lost after sending.
+    Give a Location ``keyword``, a free-text ``prompt`` ("a woman in a red dress"), or
+    both. Returns the job; ``job.confirmed`` is False when the answer was lost.
     """
     spec = GenerationSpec(
-        kind="person", person_id=person_id, keyword=keyword, options=options or {}
+        kind="person",
+        person_id=person_id,
+        keyword=keyword or {},
+        prompt=prompt,
+        options=options or {},
     )
     return generation.start(resolve_credentials(credentials), image, spec)
 
@@ -184,7 +190,7 @@ def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) ->
 
 @declared_task(
     name="piktid-generate-output",
-    task_run_name="{spec.kind} {image.name} {spec.keyword}",
+    task_run_name="{spec.kind} {image.name} {spec.keyword} {spec.prompt}",
     cache_key_fn=generation_cache_key,
     persist_result=True,
     **transient_retries,

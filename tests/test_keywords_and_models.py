@@ -90,8 +90,8 @@ def test_options_travel_as_json_strings_and_are_range_checked() -> None:
     }
     with pytest.raises(InvalidOptions, match="relight_strength"):
         BackgroundOptions.coerce({"relight_strength": 1.5})
-    with pytest.raises(InvalidOptions, match="colour"):
-        PersonOptions.coerce({"colour": 1})
+    with pytest.raises(InvalidOptions, match="controlnet_scale"):
+        PersonOptions.coerce({"controlnet_scale": 2.5})
 
 
 def test_notification_matches_only_its_own_job() -> None:

@@ -1,4 +1,14 @@
-"""Accounts, credits and tokens: Basic login, one-time refresh tokens, bearer checks."""
+"""Accounts, credits and tokens: Basic login, one-time refresh tokens, bearer checks.
+
+Token lifetimes run on the virtual clock, so tests can make a token expire by advancing
+it (or with a short ``access_token_ttl_seconds`` and a fast ``time_scale``). The
+``access_expiration``/``refresh_expiration`` handed out are real wall-clock instants: when
+the token will be refused if nobody advances the clock, i.e. issue time + lifetime x
+``time_scale``. (Were the tokens JWTs, that is the ``exp`` they would carry.) An
+:meth:`~piktid_prefect.emulator.clock.VirtualClock.advance` makes tokens expire sooner than
+announced, as a server-side revocation would: clients must treat a 401 as the truth
+whatever the expiration said, as PiktID's own clients do (refresh once, retry once).
+"""
 
 from __future__ import annotations
 
@@ -172,7 +182,8 @@ class AccountBook:
         }
 
     def _iso(self, api_time: float) -> str:
-        return datetime.fromtimestamp(self._clock.epoch(api_time), tz=timezone.utc).isoformat()
+        real = self._clock.wall_clock(api_time)
+        return datetime.fromtimestamp(real, tz=timezone.utc).isoformat()
 
     def _revoke_all(self, email: str) -> None:
         for pair in self._by_access.values():

@@ -14,7 +14,7 @@ from piktid_prefect.emulator.problems import ApiError
 from piktid_prefect.wire.errors import InvalidOptions
 from piktid_prefect.wire.models import parse_wire_json
 
-__all__ = ["read_fields", "wire_int", "wire_object", "wire_options"]
+__all__ = ["read_fields", "unknown_options", "wire_int", "wire_object", "wire_options"]
 
 _Options = TypeVar("_Options", bound=BaseModel)
 
@@ -67,12 +67,21 @@ def wire_int(value: Any, field: str) -> int:
 
 
 def wire_options(value: Any, model: type[_Options]) -> dict[str, Any]:
-    """Validate an ``options`` field with ``model``; unknown keys are ignored as by PiktID."""
+    """An ``options`` field: the keys ``model`` types are validated, the rest kept as sent.
+
+    PiktID ignores options it does not use; the emulator keeps them so that tests can
+    see what arrived (:func:`unknown_options`, the statistics' ``unknown_options``).
+    """
     options = wire_object(value, "options") or {}
     known: Mapping[str, Any] = {k: v for k, v in options.items() if k in model.model_fields}
     try:
         parsed = model.coerce(known)  # type: ignore[attr-defined]
     except InvalidOptions as exc:
         raise ApiError(400, str(exc)) from None
-    dumped: dict[str, Any] = parsed.model_dump(exclude_none=True)
-    return dumped
+    checked: dict[str, Any] = parsed.model_dump(exclude_none=True)
+    return {**{k: v for k, v in options.items() if k not in known}, **checked}
+
+
+def unknown_options(options: Mapping[str, Any], model: type[BaseModel]) -> list[str]:
+    """The option names ``model`` does not type, sorted."""
+    return sorted(name for name in options if name not in model.model_fields)

@@ -1,4 +1,9 @@
-"""A virtual clock: API-seconds that run ``1 / time_scale`` times faster than real time."""
+"""A virtual clock: API-seconds that run ``1 / time_scale`` times faster than real time.
+
+Latencies and lifetimes run on the virtual clock; what the emulator hands out on the wire
+(notification timestamps, token expirations) is on the real clock, so a client comparing
+them with ``time.time()`` sees nothing from the future however fast the clock runs.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ class VirtualClock:
     """Monotonic API time, scalable and advanceable.
 
     ``now()`` starts at 0 and grows by ``real_elapsed / time_scale`` plus every
-    ``advance()``; ``epoch()`` maps it onto wall-clock epoch seconds for timestamps.
+    ``advance()``; ``wall_clock()`` maps an API instant onto real epoch seconds.
 
     Args:
         time_scale: Real seconds per API-second.
@@ -24,7 +29,6 @@ class VirtualClock:
         self._time_scale = time_scale
         self._real_origin = time.monotonic()
         self._api_origin = 0.0
-        self._epoch_origin = time.time()
         self._listeners: list[Callable[[], None]] = []
 
     @property
@@ -37,9 +41,14 @@ class VirtualClock:
         with self._lock:
             return self._api_origin + (time.monotonic() - self._real_origin) / self._time_scale
 
-    def epoch(self, api_time: float | None = None) -> float:
-        """Epoch seconds of ``api_time`` (default: now)."""
-        return self._epoch_origin + (self.now() if api_time is None else api_time)
+    def wall_clock(self, api_time: float | None = None) -> float:
+        """Real epoch seconds when the clock reaches ``api_time`` (default: now).
+
+        A future instant is projected at the current pace: the real moment it comes
+        unless :meth:`advance` brings it sooner. An instant already reached maps to now.
+        """
+        ahead = 0.0 if api_time is None else api_time - self.now()
+        return time.time() + self.real_seconds(ahead)
 
     def real_seconds(self, api_seconds: float) -> float:
         """How many real seconds ``api_seconds`` take."""

@@ -9,12 +9,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from piktid_prefect.emulator.bodies import read_fields, wire_int, wire_object, wire_options
+from piktid_prefect.emulator.bodies import (
+    read_fields,
+    unknown_options,
+    wire_int,
+    wire_object,
+    wire_options,
+)
 from piktid_prefect.emulator.detect import ImageRejected, decode_image, detect_faces
 from piktid_prefect.emulator.engine import EmulatorEngine
 from piktid_prefect.emulator.faults import api_path
@@ -22,7 +29,7 @@ from piktid_prefect.emulator.problems import ApiError
 from piktid_prefect.emulator.state import ImageRecord
 from piktid_prefect.wire.errors import InvalidKeyword
 from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
-from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
+from piktid_prefect.wire.models import BackgroundOptions, PersonOptions, UploadOptions
 
 __all__ = ["EditRoutes"]
 
@@ -42,7 +49,7 @@ class EditRoutes:
         """``POST /edit/target``: multipart ``file`` or form ``url``, plus ``options``."""
         email = self._email(request)
         fields = await read_fields(request)
-        options = wire_object(fields.get("options"), "options") or {}
+        options = self._options(request, email, fields, UploadOptions)
         data = await self._image_bytes(fields, "file", allow_url=True)
         config = self.engine.config
         clock = self.engine.clock
@@ -93,12 +100,17 @@ class EditRoutes:
             raise ApiError(400, f"Unknown category {category!r}; the only one is 'person'")
         person_id = wire_int(fields.get("id_person"), "id_person")
         keyword = _keyword(fields.get("keyword"), validate_person_keyword)
-        if keyword is None:
-            raise ApiError(400, '\'keyword\' is required, e.g. {"Location": "Oceania"}')
+        prompt = _prompt(fields)
+        if keyword is None and not prompt.strip():
+            raise ApiError(
+                400,
+                "A 'keyword' (e.g. {\"Location\": \"Oceania\"}) or a 'prompt' "
+                '(e.g. "a woman in a red dress") is required',
+            )
         _check_person(image, person_id)
-        options = wire_options(fields.get("options"), PersonOptions)
+        options = self._options(request, email, fields, PersonOptions)
         self._check_reference(email, options)
-        return self._start(request, email, image, "person", person_id, keyword, fields, options)
+        return self._start(request, email, image, "person", person_id, keyword, prompt, options)
 
     async def background(self, request: Request) -> JSONResponse:
         """``POST /edit/background``: new background and light, notified later."""
@@ -106,12 +118,22 @@ class EditRoutes:
         fields = await read_fields(request)
         image = self.engine.store.image(email, str(fields.get("id_image", "")))
         keyword = _keyword(fields.get("keyword"), validate_background_keyword)
-        prompt = str(fields.get("prompt") or "")
+        prompt = _prompt(fields)
         if keyword is None and not prompt.strip():
             raise ApiError(400, "A 'prompt' is required when no 'keyword' is given")
-        options = wire_options(fields.get("options"), BackgroundOptions)
+        options = self._options(request, email, fields, BackgroundOptions)
         self._check_reference(email, options)
-        return self._start(request, email, image, "background", None, keyword, fields, options)
+        return self._start(request, email, image, "background", None, keyword, prompt, options)
+
+    def _options(
+        self, request: Request, email: str, fields: dict[str, Any], model: type[BaseModel]
+    ) -> dict[str, Any]:
+        """The request's ``options``, its unknown names counted in the statistics."""
+        options = wire_options(fields.get("options"), model)
+        unknown = unknown_options(options, model)
+        if unknown:
+            self.engine.recorder.unknown_options(email, api_path(request.url.path), unknown)
+        return options
 
     def _start(
         self,
@@ -121,7 +143,7 @@ class EditRoutes:
         kind: str,
         person_id: int | None,
         keyword: dict[str, str] | None,
-        fields: dict[str, Any],
+        prompt: str,
         options: dict[str, Any],
     ) -> JSONResponse:
         engine = self.engine
@@ -140,7 +162,7 @@ class EditRoutes:
             person_id=person_id,
             keyword=keyword,
             keyword_json=None if keyword is None else json.dumps(keyword),
-            prompt=str(fields.get("prompt") or ""),
+            prompt=prompt,
             seed=options.get("seed"),
             options=options,
             files_url=str(request.base_url).rstrip("/"),
@@ -192,6 +214,15 @@ def _keyword(value: Any, validate: Any) -> dict[str, str] | None:
     return keyword
 
 
+def _prompt(fields: dict[str, Any]) -> str:
+    value = fields.get("prompt")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, f"'prompt' must be a string, got {value!r}")
+    return value
+
+
 def _check_person(image: ImageRecord, person_id: int) -> None:
     if not 0 <= person_id < len(image.persons):
         raise ApiError(
@@ -212,15 +243,30 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+# Said with every refused URL: the emulator is offline on purpose, and this is the way round.
+URL_UPLOAD_HINT = (
+    "The emulator works offline: it fetches only loopback http(s) URLs (localhost, "
+    "127.0.0.0/8, ::1). To test an upload by URL, serve the file on loopback, e.g. "
+    "`python -m http.server 8000 --bind 127.0.0.1` in its folder, then send "
+    "url=http://127.0.0.1:8000/<file name>"
+)
+
+
 async def _fetch_loopback(url: str, limit: int) -> bytes:
     # The emulator has no business on the internet: only loopback URLs are fetched.
     if urlsplit(url).scheme not in ("http", "https") or not _is_loopback(url):
-        raise ApiError(400, f"The emulator only fetches loopback http(s) URLs, not {url!r}")
+        raise ApiError(400, f"Cannot fetch {url!r}. {URL_UPLOAD_HINT}")
     try:
         async with httpx.AsyncClient(timeout=_URL_FETCH_TIMEOUT_SECONDS) as client:
             response = await client.get(url)
     except httpx.HTTPError as exc:
-        raise ApiError(400, f"Could not fetch {url!r}: {type(exc).__name__}") from None
+        raise ApiError(
+            400,
+            f"Could not fetch {url!r} ({type(exc).__name__}): is a server listening there? "
+            f"{URL_UPLOAD_HINT}",
+        ) from None
     if response.status_code != 200:
-        raise ApiError(400, f"Could not fetch {url!r}: HTTP {response.status_code}")
+        raise ApiError(
+            400, f"Could not fetch {url!r}: HTTP {response.status_code} from the loopback server"
+        )
     return response.content[: limit + 1]

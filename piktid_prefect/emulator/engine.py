@@ -139,7 +139,7 @@ class EmulatorEngine:
             self.recorder.finish(generation.id, self.clock.now(), "error")
             return
         name = self.store.add_file(data)
-        created = self.clock.epoch()
+        created = self.clock.wall_clock()
         link = {"l": f"{generation.files_url}/files/{name}", "n": name, "t": f"{created:.0f}"}
         if "lose_notification" in generation.faults:
             self.recorder.finish(generation.id, self.clock.now(), "lost")
@@ -157,10 +157,12 @@ class EmulatorEngine:
     def _render(self, generation: Generation) -> bytes:
         image = generation.image
         if generation.kind == "person":
-            assert generation.person_id is not None and generation.keyword is not None
+            assert generation.person_id is not None
             face = image.faces[generation.person_id]
-            location = next(iter(generation.keyword.values()))
-            return render_person(image.pixels, face, location, generation.seed)
+            location = next(iter(generation.keyword.values())) if generation.keyword else None
+            return render_person(
+                image.pixels, face, location, generation.seed, prompt=generation.prompt
+            )
         with image.mask_lock:
             if image.subject_mask is None:
                 image.subject_mask = subject_mask(image.pixels, image.faces)
@@ -186,6 +188,6 @@ def _identity(generation: Generation) -> dict[str, Any]:
         data["id_person"] = generation.person_id
     if generation.keyword_json is not None:
         data["keyword"] = generation.keyword_json
-    if generation.kind == "background":
+    if generation.kind == "background" or generation.prompt:
         data["prompt"] = generation.prompt
     return data

@@ -94,19 +94,36 @@ def _draw_face(width: int, height: int, location: str, rng: np.random.Generator)
     return layer
 
 
-def render_person(pixels: np.ndarray, face: FaceBox, location: str, seed: int) -> bytes:
-    """Replace one face (and its hair) with a drawn one themed by ``location``.
+def _prompt_location(prompt: str) -> str:
+    """The look a free-text prompt asks for: a Location it names, else one of its own."""
+    lowered = prompt.lower()
+    named = [name for name in _SKIN if name.lower() in lowered]
+    if named:
+        return max(named, key=len)  # "Central Africa" over "Africa"
+    looks = sorted(_SKIN)
+    return looks[_stable(" ".join(lowered.split())) % len(looks)]
 
-    The original's shading is kept on the new face so it sits in the same light; outside
-    the enlarged, feathered face region the picture is untouched.
+
+def render_person(
+    pixels: np.ndarray, face: FaceBox, location: str | None, seed: int, prompt: str = ""
+) -> bytes:
+    """Replace one face (and its hair) with a drawn one themed by ``location``/``prompt``.
+
+    The keyword's Location picks the colours; without one, the prompt does (a Location
+    it names, else a look derived from its text). The prompt also varies the drawing, so
+    two prompts give two pictures and one prompt always the same. The original's
+    shading is kept on the new face so it sits in the same light; outside the enlarged,
+    feathered face region the picture is untouched.
     """
-    rng = np.random.default_rng([seed, _stable(location)])
+    look = location or _prompt_location(prompt)
+    entropy = [seed, _stable(look)] + ([_stable(prompt)] if prompt.strip() else [])
+    rng = np.random.default_rng(entropy)
     height, width = pixels.shape[:2]
     x0 = max(0, int(face.x - 0.12 * face.w))
     y0 = max(0, int(face.y - 0.25 * face.h))
     x1 = min(width, int(face.x + 1.12 * face.w))
     y1 = min(height, int(face.y + 1.08 * face.h))
-    layer = _draw_face(x1 - x0, y1 - y0, location, rng)
+    layer = _draw_face(x1 - x0, y1 - y0, look, rng)
     alpha = np.asarray(layer.split()[3].filter(ImageFilter.GaussianBlur(3)), np.float32) / 255
     new = np.asarray(layer.convert("RGB"), np.float32)[:, :, ::-1]
     region = pixels[y0:y1, x0:x1].astype(np.float32)

@@ -216,6 +216,7 @@ class Store:
                 started_at=generation.started_at,
                 due_at=generation.due_at,
                 warmup_paid=warmup,
+                options=dict(options),
             )
         )
         return generation
@@ -271,7 +272,8 @@ class Store:
                     owner,
                     name,
                     now,
-                    self._clock.epoch(now),
+                    # Real time, not virtual: a client ages notifications by it.
+                    self._clock.wall_clock(),
                     data,
                     generation_id,
                 )

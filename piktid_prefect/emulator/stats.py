@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["EmulatorStats", "GenerationKey", "GenerationRecord", "StatsRecorder"]
 
@@ -39,6 +39,8 @@ class GenerationRecord:
     outcome: str = "pending"  # pending | notified | error | lost
     # When a poll first returned the result's notification: the client knows from then.
     seen_at: float | None = None
+    # The options as they arrived (known ones validated, unknown ones as sent).
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class EmulatorStats:
     notifications_expired: int = 0
     rate_limited_polls: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    # Options the emulator does not type, by endpoint: {"/edit/generate": {"ip_scale": 2}}.
+    unknown_options: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class StatsRecorder:
@@ -70,6 +74,7 @@ class StatsRecorder:
         self._notifications: Counter[tuple[str, str]] = Counter()
         self._rate_limited: Counter[str] = Counter()
         self._faults: Counter[tuple[str | None, str]] = Counter()
+        self._unknown_options: Counter[tuple[str, str, str]] = Counter()
 
     def request(self, email: str | None, endpoint: str) -> None:
         """Count one request to ``endpoint`` (``METHOD /path``)."""
@@ -117,6 +122,12 @@ class StatsRecorder:
         with self._lock:
             self._faults[(email, kind)] += 1
 
+    def unknown_options(self, email: str, endpoint: str, names: list[str]) -> None:
+        """Count options of a request to ``endpoint`` that the emulator does not type."""
+        with self._lock:
+            for name in names:
+                self._unknown_options[(email, endpoint, name)] += 1
+
     def snapshot(self, email: str | None = None) -> EmulatorStats:
         """The counters so far, for every account or only ``email``."""
 
@@ -140,6 +151,10 @@ class StatsRecorder:
                 if mine(owner):
                     faults[kind] += count
             charged = {k: v for k, v in self._charged.items() if mine(k)}
+            unknown: dict[str, Counter[str]] = {}
+            for (owner, endpoint, name), count in self._unknown_options.items():
+                if mine(owner):
+                    unknown.setdefault(endpoint, Counter())[name] += count
 
             def notes(event: str) -> int:
                 return sum(c for (o, e), c in self._notifications.items() if e == event and mine(o))
@@ -157,4 +172,5 @@ class StatsRecorder:
                 notifications_expired=notes("expired"),
                 rate_limited_polls=sum(c for o, c in self._rate_limited.items() if mine(o)),
                 faults=dict(faults),
+                unknown_options={k: dict(v) for k, v in unknown.items()},
             )

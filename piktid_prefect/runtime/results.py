@@ -58,7 +58,7 @@ class GenerationSpec(BaseModel):
     kind: JobKind = Field(description="person or background.")
     keyword: dict[str, str] = Field(default_factory=dict, description="The keyword pair.")
     person_id: int | None = Field(None, description="Person to replace (person outputs).")
-    prompt: str = Field("", description="Free text (background edits without keyword).")
+    prompt: str = Field("", description="Free text: a background, or the new person.")
     options: dict[str, Any] = Field(default_factory=dict, description="Generation options.")
 
     @property
@@ -125,15 +125,17 @@ class OutputRecord(BaseModel):
 
 
 def output_filename(image_name: str, spec: GenerationSpec, suffix: str = ".jpg") -> str:
-    """Deterministic: ``<stem>_p<person>_<keyword>_s<seed><suffix>`` (``bg`` for backgrounds)."""
+    """Deterministic: ``<stem>_p<person>_<keyword>_s<seed><suffix>`` (``bg`` for backgrounds).
+
+    A prompt adds ``prompt-<hash>`` (after the keyword, if any), so outputs that differ
+    only by their prompt never overwrite each other.
+    """
     who = f"p{spec.person_id}" if spec.kind == "person" else "bg"
-    what = (
-        keyword_slug(spec.keyword)
-        if spec.keyword
-        else "prompt-" + hashlib.sha256(spec.prompt.encode()).hexdigest()[:8]
-    )
+    parts = [keyword_slug(spec.keyword)] if spec.keyword else []
+    if spec.prompt.strip() or not parts:
+        parts.append("prompt-" + hashlib.sha256(spec.prompt.encode()).hexdigest()[:8])
     seed = "random" if spec.seed is None else str(spec.seed)
-    return f"{image_name}_{who}_{what}_s{seed}{suffix}"
+    return f"{image_name}_{who}_{'-'.join(parts)}_s{seed}{suffix}"
 
 
 class Manifest(BaseModel):

@@ -157,27 +157,47 @@ def upload_reference(image: ImagePayload) -> RequestSpec[str]:
 def generate_person(
     image_id: str,
     person_id: int,
-    keyword: Mapping[str, str],
+    keyword: Mapping[str, str] | None,
     options: PersonOptions | Mapping[str, Any] | None,
     prompt: str | None,
 ) -> RequestSpec[GenerationJob]:
-    """``POST /edit/generate`` (a paid start: never repeated once it may have arrived)."""
+    """``POST /edit/generate`` (a paid start: never repeated once it may have arrived).
+
+    A keyword, a free-text prompt, or both: PiktID's own swapid client sends a ``prompt``
+    and no ``keyword``; the documented quick start sends a ``keyword`` and no prompt.
+    """
     _check_image_id(image_id)
     if isinstance(person_id, bool) or not isinstance(person_id, int) or person_id < 0:
         raise InvalidPerson(f"person_id must be an int >= 0, got {person_id!r}")
-    canonical = validate_person_keyword(keyword)
+    canonical = validate_person_keyword(keyword) if keyword else None
+    text = _prompt_text(prompt)
+    if canonical is None and not text:
+        raise InvalidKeyword(
+            'A person generation needs a keyword (e.g. {"Location": "Oceania"}) '
+            "or a non-empty prompt"
+        )
     person_options: PersonOptions = PersonOptions.coerce(options)
     body: dict[str, Any] = {
         "id_image": image_id,
         "id_person": int(person_id),
-        "keyword": json.dumps(canonical),
         "category": "person",
         "options": person_options.to_wire(),
     }
-    if prompt:
-        body["prompt"] = prompt
-    job = _job("person", image_id, person_id, canonical, prompt, person_options.seed)
+    if canonical is not None:
+        body["keyword"] = json.dumps(canonical)
+    if text:
+        body["prompt"] = text
+    job = _job("person", image_id, person_id, canonical or {}, text, person_options.seed)
     return _start_spec("/edit/generate", body, job)
+
+
+def _prompt_text(prompt: str | None) -> str:
+    """The prompt as given, or "" when it is absent or blank (blank asks for nothing)."""
+    if prompt is None:
+        return ""
+    if not isinstance(prompt, str):
+        raise InvalidKeyword(f"A prompt must be text, got {type(prompt).__name__}")
+    return prompt if prompt.strip() else ""
 
 
 def edit_background(

@@ -23,6 +23,7 @@ Example:
     >>> with PiktidClient(email="me@example.com", password="...") as client:  # doctest: +SKIP
     ...     upload = client.upload_target("portrait.jpg")
     ...     job = client.generate_person(upload.image_id, 0, {"Location": "Oceania"})
+    ...     other = client.generate_person(upload.image_id, 0, prompt="a woman in a red dress")
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class _ClientCore:
         self,
         image_id: str,
         person_id: int,
-        keyword: Mapping[str, str],
+        keyword: Mapping[str, str] | None,
         options: PersonOptions | Mapping[str, Any] | None,
         prompt: str | None,
     ) -> RequestSpec[GenerationJob]:
@@ -328,15 +329,25 @@ class PiktidClient(_ClientCore):
         self,
         image_id: str,
         person_id: int,
-        keyword: Mapping[str, str],
+        keyword: Mapping[str, str] | None = None,
         *,
         options: PersonOptions | Mapping[str, Any] | None = None,
         prompt: str | None = None,
     ) -> GenerationJob:
         """Start replacing a person (``POST /edit/generate``); paid, never sent twice.
 
+        Args:
+            image_id: The uploaded image.
+            person_id: The person to replace (an approved one).
+            keyword: A ``{"Location": ...}`` keyword; may be omitted when ``prompt`` is given.
+            options: :class:`~piktid_prefect.wire.models.PersonOptions` (options this
+                version does not know are sent as given).
+            prompt: Free text describing the new person, e.g. "a woman in a red dress".
+
         Raises:
-            InvalidKeyword: Not a ``{"Location": ...}`` keyword of the vocabulary.
+            InvalidKeyword: Not a ``{"Location": ...}`` keyword of the vocabulary, or
+                neither a keyword nor a non-empty prompt.
+            InvalidOptions: A known option out of range, or a misspelt one (``Seed``).
             InvalidPerson: This client uploaded the image and the person is unknown or
                 not approved.
             GenerationStartUnconfirmed: Sent, answer lost (see the module docstring).
@@ -487,7 +498,7 @@ class AsyncPiktidClient(_ClientCore):
         self,
         image_id: str,
         person_id: int,
-        keyword: Mapping[str, str],
+        keyword: Mapping[str, str] | None = None,
         *,
         options: PersonOptions | Mapping[str, Any] | None = None,
         prompt: str | None = None,

@@ -18,8 +18,10 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from piktid_prefect.wire._options import check_unknown_options
 from piktid_prefect.wire.errors import InvalidOptions
 
 __all__ = [
@@ -95,7 +97,16 @@ class UploadResult(_WireModel):
 
 
 class _OptionsModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Typed options are checked; options PiktID added since travel as given (see
+    :mod:`piktid_prefect.wire._options`), e.g. ``PersonOptions(seed=3, ip_scale=1)``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _check_unknown(self) -> _OptionsModel:
+        if self.model_extra:
+            check_unknown_options(type(self).__name__, self.model_extra, type(self).model_fields)
+        return self
 
     @classmethod
     def coerce(cls, value: Mapping[str, Any] | _OptionsModel | None) -> Any:
@@ -107,14 +118,23 @@ class _OptionsModel(BaseModel):
         try:
             return cls.model_validate(dict(value))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(_problem(err) for err in exc.errors())
             raise InvalidOptions(f"Invalid {cls.__name__}: {problems}") from None
+
+    @property
+    def unknown(self) -> dict[str, Any]:
+        """The options this version does not type, sent to the API as given."""
+        return dict(self.model_extra or {})
 
     def to_wire(self) -> str:
         """The JSON-encoded string the API expects in the ``options`` field."""
         return json.dumps(self.model_dump(exclude_none=True), sort_keys=True)
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 class UploadOptions(_OptionsModel):
@@ -243,6 +263,9 @@ class GenerationJob(_WireModel):
         if self.person_id is not None:
             parts.append(f"person={self.person_id}")
         parts.extend(f"{k}={v}" for k, v in self.keyword.items())
+        if self.prompt.strip():
+            text = " ".join(self.prompt.split())
+            parts.append(f"prompt={text if len(text) <= 40 else text[:39] + '…'!r}")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return " ".join(parts)
@@ -251,13 +274,23 @@ class GenerationJob(_WireModel):
         """Whether ``notification`` (a result or an ``error``) belongs to this job.
 
         A field the notification does not carry cannot rule it out: the real API's
-        ``edit_background`` data may carry only ``address`` and ``links``.
+        ``edit_background`` data may carry only ``address`` and ``links``. A prompt rules
+        it out only when both sides have a non-blank one (two prompts for one person
+        would otherwise be indistinguishable).
         """
         if notification.name not in (self.notification_name, NOTIFICATION_ERROR):
             return False
         if notification.image_id != self.image_id:
             return False
         if self.kind == "person" and notification.person_id not in (None, self.person_id):
+            return False
+        seen_prompt = notification.data.get("prompt")
+        if (
+            isinstance(seen_prompt, str)
+            and seen_prompt.strip()
+            and self.prompt.strip()
+            and seen_prompt.strip() != self.prompt.strip()
+        ):
             return False
         seen = notification.keyword
         return seen is None or not self.keyword or _same_keyword(seen, self.keyword)

@@ -152,7 +152,10 @@ async def test_invalid_inputs_raise_before_any_request(
         api, lambda: client.upload_target(b"x" * 10, options={"flag_x": 1}), UnsupportedImage
     )
     await assert_nothing_sent(
-        api, lambda: client.upload_target("https://a/b.png", options={"flag_x": 1}), InvalidOptions
+        api,
+        lambda: client.upload_target("https://a/b.png", options={"Flag_Detection": False}),
+        InvalidOptions,
+        "did you mean 'flag_detection'",
     )
     await assert_nothing_sent(
         api, lambda: client.generate_person("img", 0, {"Location": "Atlantis"}), InvalidKeyword

@@ -251,3 +251,26 @@ async def test_refused_start_is_retried_when_the_server_did_not_process_it(
     piktid_emulator.set_faults(FaultConfig())
     await wait_for(client, job)
     assert piktid_emulator.stats(piktid_account.email).credits_charged == 1
+
+
+async def test_two_prompts_for_one_person_each_get_their_own_result(
+    make_client: Any, piktid_emulator: EmulatorServer, piktid_account: EmulatorAccount
+) -> None:
+    client = make_client()
+    upload = await call(client.upload_target(PORTRAIT))
+    options = {"seed": 3, "ip_scale": 1}
+    red = await call(
+        client.generate_person(upload.image_id, 0, prompt="a red dress", options=options)
+    )
+    blue = await call(
+        client.generate_person(upload.image_id, 0, prompt="a blue suit", options=options)
+    )
+    piktid_emulator.drain()
+    # Started together, both done: each job must take its own notification, not the first.
+    blue_note = await wait_for(client, blue)
+    red_note = await wait_for(client, red)
+    assert blue_note.data["prompt"] == "a blue suit" and red_note.data["prompt"] == "a red dress"
+    pictures = [await call(client.download(n.links[0])) for n in (red_note, blue_note)]
+    assert pictures[0] != pictures[1]
+    stats = piktid_emulator.stats(piktid_account.email)
+    assert [r.options for r in stats.generations] == [options, options]

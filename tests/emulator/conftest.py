@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +115,16 @@ def other_api(piktid_emulator: EmulatorServer) -> Iterator[Api]:
     client = Api(piktid_emulator, piktid_emulator.create_account(credits=100))
     yield client
     client.http.close()
+
+
+@pytest.fixture
+def loopback_files() -> Iterator[str]:
+    """The sample photos served on loopback (the emulator fetches only loopback URLs)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLES))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -107,17 +102,6 @@ def test_an_image_of_another_account_is_unknown(api: Api, other_api: Api) -> Non
     assert response.status_code == 405
     assert other_api.background(image_id, {"indoor_spaces": "Office"}).status_code == 405
     assert api.generate(image_id).status_code == 200
-
-
-@pytest.fixture
-def loopback_files() -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(Path(SAMPLES)))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_url_uploads_fetch_loopback_only(api: Api, loopback_files: str) -> None:
