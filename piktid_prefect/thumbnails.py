@@ -29,8 +29,8 @@ __all__ = [
     "thumbnail_data_uri",
 ]
 
-# Long side of a thumbnail: big enough to tell two variations apart, small enough that a
-# sheet of 16 stays around 200 KB.
+# Long side of a preview: big enough to judge one output; ~15-25 KB as a data: URI for
+# the demo's photos (contact sheets use smaller ones, see piktid_prefect.sheets).
 THUMBNAIL_MAX_SIDE = 320
 # JPEG quality 70 keeps faces recognisable at a third of quality 95's bytes.
 _JPEG_QUALITY = 70

@@ -84,9 +84,11 @@ def wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextmanager
-def prefect_server(home: Path, **extra_env: str) -> Iterator[PrefectServer]:
-    """``prefect server start`` on a free loopback port with ``home`` as PREFECT_HOME."""
-    port = free_port()
+def prefect_server(
+    home: Path, port: int | None = None, **extra_env: str
+) -> Iterator[PrefectServer]:
+    """``prefect server start`` on loopback (a free port by default), ``home`` as PREFECT_HOME."""
+    port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,

@@ -1,8 +1,9 @@
 """The demo's pictures, seen in a real browser: every image loads, sheets show each variation.
 
-A real ``prefect server``, the demo run as a user runs it (``piktid-prefect demo``), then
-headless Chromium on the run's artifact pages. By then the demo's emulator has stopped,
-so its result links are dead: only pictures embedded in the artifacts can load.
+As the README has a new user do it: ``piktid-prefect demo`` with no Prefect server (a
+temporary one records the run in PREFECT_HOME's database), then ``prefect server start``
+and the URL the demo printed, opened in headless Chromium. By then the demo's emulator
+has stopped, so its result links are dead: only pictures embedded in the artifacts load.
 
 ``PIKTID_UI_SCREENSHOT=docs/contact-sheet.png pytest -m ui`` also refreshes the README's
 screenshot of a contact sheet.
@@ -26,7 +27,7 @@ from PIL import Image
 from piktid_prefect.runtime.results import Manifest, OutputRecord
 from piktid_prefect.sheets import sheet_key, variation_label
 from tests.helpers.chromium import Page, chromium_path, headless_page
-from tests.helpers.prefect_server import PROJECT_ROOT, PrefectServer, prefect_server
+from tests.helpers.prefect_server import PROJECT_ROOT, PrefectServer, free_port, prefect_server
 
 pytestmark = [
     pytest.mark.ui,
@@ -78,16 +79,29 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     home = tmp_path_factory.mktemp("prefect-ui-home")
     out = tmp_path_factory.mktemp("demo-output")
-    with prefect_server(home) as server:
-        done = subprocess.run(
-            [DEMO, "demo", "--out", str(out)],
-            cwd=PROJECT_ROOT,
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=DEMO_TIMEOUT_SECONDS,
-        )
-        assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    port = free_port()  # what `prefect server start` will use, and the demo will print
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The temporary server migrates a fresh database first: ~20 s on 2 busy cores.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "COLUMNS": "200",
+    }
+    for name in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [DEMO, "demo", "--out", str(out)],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_SECONDS,
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "`prefect server start`" in done.stdout
+    with prefect_server(home, port=port) as server:
         yield DemoRun(server, done.stdout, out)
 
 
