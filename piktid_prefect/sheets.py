@@ -24,6 +24,7 @@ __all__ = [
     "SHEET_COLUMNS",
     "SHEET_THUMBNAIL_SIDE",
     "Picture",
+    "preview_markdown",
     "sheet_key",
     "sheet_markdown",
     "variation_label",
@@ -98,6 +99,15 @@ def sheet_markdown(
     if more:
         lines += ["", f"... and {more} more variations: see the run's outputs table."]
     return "\n".join(lines) + "\n"
+
+
+def preview_markdown(picture: Picture) -> str:
+    """One output on its own: the picture, then its label.
+
+    A markdown artifact rather than an image artifact: Prefect's page of an image artifact
+    also prints its URL as text, and a ``data:`` URI of 20 KB runs off the page.
+    """
+    return _cell(picture).replace("<br>", "\n\n", 1) + "\n"
 
 
 def _cell(picture: Picture) -> str:

@@ -81,7 +81,7 @@ def thumbnail_data_uri(data: bytes, max_side: int = THUMBNAIL_MAX_SIDE) -> str:
             # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale: 8x less work than full size.
             image.draft("RGB", (max_side, max_side))
             small = ImageOps.exif_transpose(image).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ThumbnailUnavailable(f"not a readable image: {exc}") from exc
     small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()

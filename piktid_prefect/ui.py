@@ -30,7 +30,6 @@ from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import (
-    create_image_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
@@ -42,6 +41,7 @@ from piktid_prefect.sheets import (
     MAX_SHEET_VARIATIONS,
     SHEET_THUMBNAIL_SIDE,
     Picture,
+    preview_markdown,
     sheet_key,
     sheet_markdown,
     variation_label,
@@ -59,7 +59,7 @@ __all__ = ["DEFAULT_ARTIFACT_MAX_BYTES", "MAX_IMAGE_ARTIFACTS", "RunDisplay", "a
 
 logger = logging.getLogger(__name__)
 
-# One image artifact per output floods the UI on big batches: preview the first few.
+# One preview artifact per output floods the UI on big batches: preview the first few.
 MAX_IMAGE_ARTIFACTS = 24
 # Artifacts live in the Prefect database and every UI visit downloads them: ~100 thumbnails.
 DEFAULT_ARTIFACT_MAX_BYTES = 2_000_000
@@ -209,11 +209,15 @@ class RunDisplay:
 
     def _create_preview(self, record: OutputRecord) -> None:
         uri = self._thumbnail(record.path, THUMBNAIL_MAX_SIDE, self._storage)
-        if uri is None or self.spent + len(uri) > self.budget * _PREVIEW_SHARE:
+        if uri is None:
             return
-        self.spent += len(uri)
-        create_image_artifact(
-            image_url=uri, description=f"{record.image}: {' · '.join(variation_label(record))}"
+        label = variation_label(record)
+        markdown = preview_markdown(Picture(uri, os.path.basename(record.path), label))
+        if self.spent + len(markdown) > self.budget * _PREVIEW_SHARE:
+            return
+        self.spent += len(markdown)
+        create_markdown_artifact(
+            markdown=markdown, description=f"{record.image}: {' · '.join(label)}"
         )
 
     def _create_sheets_and_table(self, records: list[OutputRecord]) -> None:
@@ -231,12 +235,16 @@ class RunDisplay:
             markdown = self._sheet(outputs)
             if len(markdown) > left:
                 break  # sheets go to the first images only, in table order
-            artifact_id = create_markdown_artifact(
-                markdown=markdown,
-                key=sheet_key(image, self._sheet_prefix),
-                description=f"{image}: the original beside its {len(outputs)} variations",
-            )
             left -= len(markdown)
+            try:
+                artifact_id = create_markdown_artifact(
+                    markdown=markdown,
+                    key=sheet_key(image, self._sheet_prefix),
+                    description=f"{image}: the original beside its {len(outputs)} variations",
+                )
+            except Exception as exc:  # the table still goes, without this link
+                logger.warning("Could not send the contact sheet of %s: %s", image, exc)
+                continue
             self.spent += len(markdown)
             # A path on the UI's own origin: right wherever the server is opened from.
             links[image] = f"[contact sheet](/artifacts/artifact/{artifact_id})"

@@ -25,7 +25,6 @@ from piktid_prefect.wire.errors import InvalidConfiguration
 ARTIFACT_CALLS = (
     "create_progress_artifact",
     "update_progress_artifact",
-    "create_image_artifact",
     "create_markdown_artifact",
     "create_table_artifact",
 )
@@ -45,7 +44,8 @@ class FakeArtifacts:
     def _recorder(self, name: str) -> Any:
         def call(**kwargs: Any) -> Any:
             self.gate.wait(10)
-            if name == "create_image_artifact" and self.fail_images:
+            preview = name == "create_markdown_artifact" and kwargs.get("key") is None
+            if preview and self.fail_images:
                 raise RuntimeError("Prefect API unreachable")
             self.calls.append((name, kwargs))
             return uuid4()
@@ -55,15 +55,18 @@ class FakeArtifacts:
     def named(self, name: str) -> list[dict[str, Any]]:
         return [kwargs for called, kwargs in self.calls if called == name]
 
+    def previews(self) -> list[dict[str, Any]]:
+        """Markdown artifacts without a key: one output's picture each."""
+        return [c for c in self.named("create_markdown_artifact") if c.get("key") is None]
+
+    def sheets(self) -> list[dict[str, Any]]:
+        """Markdown artifacts with a key: the contact sheets."""
+        return [c for c in self.named("create_markdown_artifact") if c.get("key") is not None]
+
     def picture_bytes(self) -> int:
-        """What the run's artifacts weigh: every image URL, markdown and table."""
-        return (
-            sum(len(c["image_url"]) for c in self.named("create_image_artifact"))
-            + sum(len(c["markdown"]) for c in self.named("create_markdown_artifact"))
-            + sum(
-                len(json.dumps(c["table"], default=str))
-                for c in self.named("create_table_artifact")
-            )
+        """What the run's artifacts weigh: every markdown and table."""
+        return sum(len(c["markdown"]) for c in self.named("create_markdown_artifact")) + sum(
+            len(json.dumps(c["table"], default=str)) for c in self.named("create_table_artifact")
         )
 
 
@@ -105,9 +108,10 @@ def original(image: str, source: Path) -> UploadedImage:
     )
 
 
-def decoded(uri: str) -> Image.Image:
-    assert uri.startswith("data:image/jpeg;base64,")
-    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+def decoded(markdown: str) -> Image.Image:
+    """The one picture of a preview's markdown."""
+    (payload,) = re.findall(r"\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    return Image.open(io.BytesIO(base64.b64decode(payload)))
 
 
 def test_deliveries_never_wait_for_the_prefect_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,7 +148,7 @@ def test_progress_updates_coalesce_and_previews_stop_at_the_cap(
     assert [u["progress"] for u in updates] == sorted(u["progress"] for u in updates)
     assert updates[-1]["progress"] == 100.0
     assert updates[-1]["description"] == "1000 of 1000 PiktID outputs done, 600 failed"
-    assert len(fake.named("create_image_artifact")) == ui.MAX_IMAGE_ARTIFACTS
+    assert len(fake.previews()) == ui.MAX_IMAGE_ARTIFACTS
 
 
 def test_previews_are_thumbnails_of_the_downloaded_files_not_their_links(
@@ -155,7 +159,7 @@ def test_previews_are_thumbnails_of_the_downloaded_files_not_their_links(
     display.delivered(record(0, photo(tmp_path / "wide.jpg", (1600, 900))))
     display.delivered(record(1, photo(tmp_path / "tall.jpg", (600, 1000))))
     display.close()
-    sizes = [decoded(c["image_url"]).size for c in fake.named("create_image_artifact")]
+    sizes = [decoded(c["markdown"]).size for c in fake.previews()]
     assert sizes == [(320, 180), (192, 320)]
 
 
@@ -169,7 +173,7 @@ def test_a_sheet_per_image_shows_its_original_and_every_variation_and_the_table_
     display = ui.RunDisplay(6, originals=[original("a", a), original("b", b)])
     display.finish(outputs)
     display.close()
-    sheets = {c["key"]: c["markdown"] for c in fake.named("create_markdown_artifact")}
+    sheets = {c["key"]: c["markdown"] for c in fake.sheets()}
     assert sorted(sheets) == [sheet_key("a"), sheet_key("b")]
     sheet_a = sheets[sheet_key("a")]
     assert sheet_a.count("](data:image/jpeg;base64,") == 1 + 5
@@ -205,7 +209,7 @@ def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_a
     display.close()
     (table,) = fake.named("create_table_artifact")
     assert len(table["table"]) == 1000
-    sheeted = [c["key"] for c in fake.named("create_markdown_artifact")]
+    sheeted = [c["key"] for c in fake.sheets()]
     assert 1 <= len(sheeted) < 40
     assert sheeted == [sheet_key(i) for i in images[: len(sheeted)]]  # the first images
     linked = {row["image"] for row in table["table"] if row["sheet"]}
@@ -223,7 +227,6 @@ def test_a_zero_budget_sends_text_only(monkeypatch: pytest.MonkeyPatch, tmp_path
         display.delivered(r)
     display.finish(outputs)
     display.close()
-    assert fake.named("create_image_artifact") == []
     assert fake.named("create_markdown_artifact") == []
     (table,) = fake.named("create_table_artifact")
     assert [row["sheet"] for row in table["table"]] == ["", "", ""]
@@ -250,8 +253,8 @@ def test_a_missing_file_leaves_a_labelled_gap_and_the_rest_still_goes(
         display.finish(outputs)
         display.close()
     assert "No thumbnail of gone.jpg" in caplog.text
-    assert len(fake.named("create_image_artifact")) == 1
-    (sheet,) = fake.named("create_markdown_artifact")
+    assert len(fake.previews()) == 1
+    (sheet,) = fake.sheets()
     assert sheet["markdown"].count("*(picture not available)*") == 2  # original + gone.jpg
     assert "![here.jpg](data:image/jpeg" in sheet["markdown"]
 
@@ -268,8 +271,8 @@ def test_outputs_in_a_filesystem_block_are_read_back_through_it(
     display = ui.RunDisplay(1, storage=block)
     display.delivered(record(0, "out.jpg"))  # block-relative, as download_result records it
     display.close()
-    (preview,) = fake.named("create_image_artifact")
-    assert decoded(preview["image_url"]).size == (320, 240)
+    (preview,) = fake.previews()
+    assert decoded(preview["markdown"]).size == (320, 240)
 
 
 def test_a_failing_artifact_call_is_logged_and_the_rest_still_goes(
@@ -287,3 +290,22 @@ def test_a_failing_artifact_call_is_logged_and_the_rest_still_goes(
     assert "Prefect API unreachable" in caplog.text
     assert len(fake.named("create_table_artifact")) == 1
     assert fake.named("update_progress_artifact")[-1]["progress"] == 100.0
+
+
+def test_a_sheet_the_api_refuses_is_logged_and_the_table_still_goes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+
+    def refuse(**kwargs: Any) -> Any:
+        raise RuntimeError("413 Request Entity Too Large")
+
+    monkeypatch.setattr(ui, "create_markdown_artifact", refuse)
+    outputs = [record(0, photo(tmp_path / "a.jpg"), "a"), record(1, photo(tmp_path / "b.jpg"), "b")]
+    display = ui.RunDisplay(2)
+    with caplog.at_level(logging.WARNING, logger=ui.__name__):
+        display.finish(outputs)
+        display.close()
+    assert "Could not send the contact sheet of a: 413" in caplog.text
+    (table,) = fake.named("create_table_artifact")
+    assert [row["sheet"] for row in table["table"]] == ["", ""]
