@@ -9,11 +9,12 @@ the outputs matter more than their display.
 
 Pictures are thumbnails of the downloaded files embedded as ``data:`` URIs (see
 :mod:`piktid_prefect.thumbnails`): they load after the result links are gone. Their cost
-is bounded per run by ``PIKTID_ARTIFACT_MAX_BYTES`` (default 2 MB): the outputs table is
-always sent whole, previews of the first outputs take at most a quarter of the rest,
-and contact sheets (:mod:`piktid_prefect.sheets`) are made image by image while they
-fit, so a 1,000-output batch gets sheets for its first images and table rows for all.
-``PIKTID_ARTIFACT_MAX_BYTES=0`` sends text only.
+is bounded per run by ``PIKTID_ARTIFACT_MAX_BYTES`` (default 2 MB), counted in the
+bytes sent: previews of the first 24 outputs (markdown artifacts, one picture each) take
+at most a quarter of it; at the end the outputs table is always sent whole, and contact
+sheets (:mod:`piktid_prefect.sheets`) are made image by image while what is left fits,
+so a 1,000-output batch gets sheets for its first images and table rows for all.
+``PIKTID_ARTIFACT_MAX_BYTES=0`` sends text only (progress and table).
 """
 
 from __future__ import annotations
