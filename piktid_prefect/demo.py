@@ -23,14 +23,24 @@ def sample_images() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".jpg"))
 
 
-def _where_to_look() -> str:
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+def _where_to_look(flow_run_id: object) -> str:
+    """The run's page in the UI: its previews, contact sheets and outputs table."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_API_HOST,
+        PREFECT_SERVER_API_PORT,
+        PREFECT_UI_URL,
+    )
 
+    page = f"/runs/flow-run/{flow_run_id}"
     if PREFECT_API_URL.value():
-        return f"See the run in the Prefect UI: {PREFECT_UI_URL.value() or PREFECT_API_URL.value()}"
+        ui = PREFECT_UI_URL.value() or PREFECT_API_URL.value()
+        return f"See the run and its pictures in the Prefect UI: {ui}{page}"
+    # A temporary server ran the flow; `prefect server start` serves the same database.
+    ui = f"http://{PREFECT_SERVER_API_HOST.value()}:{PREFECT_SERVER_API_PORT.value()}"
     return (
-        "The run was recorded in Prefect's local database. To browse it in the UI: "
-        "`prefect server start`, then open http://127.0.0.1:4200/runs"
+        "The run was recorded in Prefect's local database. To see it and its pictures: "
+        f"`prefect server start`, then open {ui}{page}"
     )
 
 
@@ -46,7 +56,7 @@ def run_demo(out: Path) -> tuple[VariationsResult, str]:
             password=account.password,
             poll_interval_seconds=3.0 * DEMO_TIME_SCALE,
         )
-        result = batch_variations(
+        state = batch_variations(
             images=[str(p) for p in sample_images()],
             person_keywords=DEMO_PERSON_KEYWORDS,
             background_keywords=DEMO_BACKGROUND_KEYWORDS,
@@ -55,5 +65,7 @@ def run_demo(out: Path) -> tuple[VariationsResult, str]:
             out_dir=str(out),
             stagger_seconds=15.0 * DEMO_TIME_SCALE,
             timeout_seconds=600.0 * DEMO_TIME_SCALE,
+            return_state=True,
         )
-    return result, _where_to_look()
+    result: VariationsResult = state.result()  # raises what the flow raised
+    return result, _where_to_look(state.state_details.flow_run_id)

@@ -107,7 +107,7 @@ def run_outputs(
     # two concurrent runs of one cache key would both pay.
     unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
     work = list(unique.values())
-    display = RunDisplay(len(work))
+    display = RunDisplay(len(work), originals=[image for image, _ in work])
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
     paid_again: list[GenerationResult] = []

@@ -1,17 +1,28 @@
-"""What a run shows in the Prefect UI: a progress bar, images as they arrive, a table.
+"""What a run shows in the Prefect UI: progress, thumbnails, contact sheets, a table.
 
-Every artifact is a call to the Prefect API (~25-35 ms). Made on the fan-out loop, they
-would hold back the next generation's start and, at the end, the flow's return, so a
-:class:`RunDisplay` sends them from one background thread of its own: progress updates
-coalesce (the thread sends the latest count, however many outputs finished meanwhile),
-and a failing artifact call is logged, never raised: the outputs matter more than
-their display.
+Every artifact is a call to the Prefect API (~25-35 ms), and every thumbnail a few ms of
+Pillow. Made on the fan-out loop, they would hold back the next generation's start and,
+at the end, the flow's return, so a :class:`RunDisplay` does both on one background
+thread of its own: progress updates coalesce (the thread sends the latest count, however
+many outputs finished meanwhile), and a failing artifact call is logged, never raised:
+the outputs matter more than their display.
+
+Pictures are thumbnails of the downloaded files embedded as ``data:`` URIs (see
+:mod:`piktid_prefect.thumbnails`): they load after the result links are gone. Their cost
+is bounded per run by ``PIKTID_ARTIFACT_MAX_BYTES`` (default 2 MB), counted in the
+bytes sent: previews of the first 24 outputs (markdown artifacts, one picture each) take
+at most a quarter of it; at the end the outputs table is always sent whole, and contact
+sheets (:mod:`piktid_prefect.sheets`) are made image by image while what is left fits,
+so a 1,000-output batch gets sheets for its first images and table rows for all.
+``PIKTID_ARTIFACT_MAX_BYTES=0`` sends text only (progress and table).
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,47 +31,105 @@ from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import (
-    create_image_artifact,
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
 
-from piktid_prefect.runtime.results import OutputRecord
+from piktid_prefect.runtime.results import OutputRecord, UploadedImage
+from piktid_prefect.sheets import (
+    MAX_SHEET_VARIATIONS,
+    SHEET_THUMBNAIL_SIDE,
+    Picture,
+    preview_markdown,
+    sheet_key,
+    sheet_markdown,
+    variation_label,
+)
+from piktid_prefect.thumbnails import (
+    THUMBNAIL_MAX_SIDE,
+    ReadsPaths,
+    ThumbnailUnavailable,
+    read_image_bytes,
+    thumbnail_data_uri,
+)
+from piktid_prefect.wire.errors import InvalidConfiguration
 
-__all__ = ["MAX_IMAGE_ARTIFACTS", "RunDisplay"]
+__all__ = ["DEFAULT_ARTIFACT_MAX_BYTES", "MAX_IMAGE_ARTIFACTS", "RunDisplay", "artifact_max_bytes"]
 
 logger = logging.getLogger(__name__)
 
-# One image artifact per output floods the UI on big batches: show the first few.
+# One preview artifact per output floods the UI on big batches: preview the first few.
 MAX_IMAGE_ARTIFACTS = 24
+# Artifacts live in the Prefect database and every UI visit downloads them: ~100 thumbnails.
+DEFAULT_ARTIFACT_MAX_BYTES = 2_000_000
+ARTIFACT_MAX_BYTES_ENV = "PIKTID_ARTIFACT_MAX_BYTES"
+# Previews come first, so they must leave the sheets most of the budget.
+_PREVIEW_SHARE = 0.25
+# "[contact sheet](/artifacts/artifact/<uuid>)" and its JSON key, in each table row.
+_SHEET_LINK_BYTES = 64
 # Progress moves at least every 1 % of the outputs or every 2 s, whichever comes first.
 _PROGRESS_STEP_FRACTION = 0.01
 _PROGRESS_MAX_SECONDS = 2.0
 
 
+def artifact_max_bytes() -> int:
+    """The per-run artifact budget: ``PIKTID_ARTIFACT_MAX_BYTES`` or 2 MB.
+
+    Raises:
+        InvalidConfiguration: The variable is not a whole number of bytes, 0 or more.
+    """
+    raw = os.environ.get(ARTIFACT_MAX_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_ARTIFACT_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidConfiguration(
+            f"{ARTIFACT_MAX_BYTES_ENV} must be a whole number of bytes, not {raw!r}"
+        ) from exc
+    if value < 0:
+        raise InvalidConfiguration(f"{ARTIFACT_MAX_BYTES_ENV} must be 0 or more, not {value}")
+    return value
+
+
 class RunDisplay:
-    """The UI side of one fan-out: progress, the first images, and the final table.
+    """The UI side of one fan-out: progress, previews, contact sheets and the final table.
 
     Args:
         total: Outputs the run will make.
+        originals: The uploaded source images, for the originals on the sheets.
+        storage: The filesystem block the outputs were written to, when not a local
+            folder: record paths are then read back through it.
+        max_artifact_bytes: Budget of the run's artifacts (None: ``artifact_max_bytes()``).
         progress_key: Artifact key of the progress bar.
         table_key: Artifact key of the outputs table.
+        sheet_prefix: Prefix of the sheets' artifact keys.
     """
 
     def __init__(
         self,
         total: int,
         *,
+        originals: Sequence[UploadedImage] = (),
+        storage: ReadsPaths | None = None,
+        max_artifact_bytes: int | None = None,
         progress_key: str = "piktid-progress",
         table_key: str = "piktid-outputs",
+        sheet_prefix: str = "piktid-sheet",
     ) -> None:
         self.total = max(total, 1)
         self.done = 0
         self.failed = 0
+        self.budget = artifact_max_bytes() if max_artifact_bytes is None else max_artifact_bytes
+        self.spent = 0  # bytes of pictures sent; only the worker thread writes it
+        self._originals = {image.sha256: image.source for image in originals}
+        self._storage = storage
         self._table_key = table_key
+        self._sheet_prefix = sheet_prefix
         self._lock = threading.Lock()
-        self._images = 0
+        self._previews = 0
         self._progress_id: UUID | None = None
         self._progress_queued = False
         self._shown = 0
@@ -69,13 +138,13 @@ class RunDisplay:
         self._send(self._create_progress, progress_key, total)
 
     def delivered(self, record: OutputRecord) -> None:
-        """Count one delivered output; show its image if it is among the first."""
+        """Count one delivered output; preview its picture if it is among the first."""
         with self._lock:
             self.done += 1
-            show_image = self._images < MAX_IMAGE_ARTIFACTS
-            self._images += int(show_image)
-        if show_image:
-            self._send(_create_image, record)
+            preview = self.budget > 0 and self._previews < MAX_IMAGE_ARTIFACTS
+            self._previews += int(preview)
+        if preview:
+            self._send(self._create_preview, record)
         self._advance()
 
     def failed_one(self) -> None:
@@ -86,10 +155,10 @@ class RunDisplay:
         self._advance()
 
     def finish(self, records: Sequence[OutputRecord]) -> None:
-        """Queue the final progress and the table of ``records`` (``close`` waits for them)."""
+        """Queue the final progress, the sheets and the table (``close`` waits for them)."""
         self._send(self._update_progress)
         if records:
-            self._send(_create_table, list(records), self._table_key)
+            self._send(self._create_sheets_and_table, list(records))
 
     def close(self) -> None:
         """Wait until everything queued is sent; send nothing more."""
@@ -132,6 +201,83 @@ class RunDisplay:
             description=f"{done} of {self.total} PiktID outputs done{suffix}",
         )
 
+    def _thumbnail(self, path: str, max_side: int, storage: ReadsPaths | None = None) -> str | None:
+        try:
+            return thumbnail_data_uri(read_image_bytes(path, storage), max_side)
+        except ThumbnailUnavailable as exc:
+            logger.warning("No thumbnail of %s: %s", os.path.basename(path), exc)
+            return None
+
+    def _create_preview(self, record: OutputRecord) -> None:
+        uri = self._thumbnail(record.path, THUMBNAIL_MAX_SIDE, self._storage)
+        if uri is None:
+            return
+        label = variation_label(record)
+        markdown = preview_markdown(Picture(uri, os.path.basename(record.path), label))
+        if self.spent + len(markdown) > self.budget * _PREVIEW_SHARE:
+            return
+        self.spent += len(markdown)
+        create_markdown_artifact(
+            markdown=markdown, description=f"{record.image}: {' · '.join(label)}"
+        )
+
+    def _create_sheets_and_table(self, records: list[OutputRecord]) -> None:
+        rows = _table_rows(records)
+        # The table is always sent whole: pictures get what it leaves of the budget.
+        table_bytes = len(json.dumps(rows, default=str)) + len(rows) * _SHEET_LINK_BYTES
+        left = self.budget - table_bytes - self.spent
+        links: dict[str, str] = {}
+        by_image: dict[str, list[OutputRecord]] = {}
+        for record in records:
+            by_image.setdefault(record.image, []).append(record)
+        for image, outputs in by_image.items():
+            if left <= 0:
+                break
+            markdown = self._sheet(outputs)
+            if len(markdown) > left:
+                break  # sheets go to the first images only, in table order
+            left -= len(markdown)
+            try:
+                artifact_id = create_markdown_artifact(
+                    markdown=markdown,
+                    key=sheet_key(image, self._sheet_prefix),
+                    description=f"{image}: the original beside its {len(outputs)} variations",
+                )
+            except Exception as exc:  # the table still goes, without this link
+                logger.warning("Could not send the contact sheet of %s: %s", image, exc)
+                continue
+            self.spent += len(markdown)
+            # A path on the UI's own origin: right wherever the server is opened from.
+            links[image] = f"[contact sheet](/artifacts/artifact/{artifact_id})"
+        sheets = f", contact sheets of {len(links)} of {len(by_image)} images" if links else ""
+        create_table_artifact(
+            table=[
+                {"image": row["image"], "sheet": links.get(str(row["image"]), ""), **row}
+                for row in rows
+            ],
+            key=self._table_key,
+            description=f"{len(rows)} PiktID outputs of this run{sheets}",
+        )
+
+    def _sheet(self, outputs: list[OutputRecord]) -> str:
+        first = outputs[0]
+        source = self._originals.get(first.image_sha256)
+        original_uri = None if source is None else self._thumbnail(source, SHEET_THUMBNAIL_SIDE)
+        shown = outputs[:MAX_SHEET_VARIATIONS]
+        return sheet_markdown(
+            first.image,
+            Picture(original_uri, f"original {first.image}", ["original", first.image]),
+            [
+                Picture(
+                    self._thumbnail(r.path, SHEET_THUMBNAIL_SIDE, self._storage),
+                    os.path.basename(r.path),
+                    variation_label(r),
+                )
+                for r in shown
+            ],
+            more=len(outputs) - len(shown),
+        )
+
 
 def _logged(call: Callable[..., None], *args: Any) -> None:
     try:
@@ -140,14 +286,8 @@ def _logged(call: Callable[..., None], *args: Any) -> None:
         logger.warning("Could not update the run's artifacts: %s", exc)
 
 
-def _create_image(record: OutputRecord) -> None:
-    keyword = ", ".join(f"{k}={v}" for k, v in record.keyword.items())
-    who = f"person {record.person}" if record.person is not None else "background"
-    create_image_artifact(image_url=record.link, description=f"{record.image}: {who}, {keyword}")
-
-
-def _create_table(records: Sequence[OutputRecord], key: str) -> None:
-    rows = [
+def _table_rows(records: Sequence[OutputRecord]) -> list[dict[str, Any]]:
+    return [
         {
             "image": r.image,
             "kind": r.kind,
@@ -160,6 +300,3 @@ def _create_table(records: Sequence[OutputRecord], key: str) -> None:
         }
         for r in records
     ]
-    create_table_artifact(
-        table=rows, key=key, description=f"{len(rows)} PiktID outputs of this run"
-    )

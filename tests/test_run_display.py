@@ -1,16 +1,33 @@
-"""RunDisplay: artifacts leave the fan-out loop, coalesce, and never fail a run."""
+"""RunDisplay: artifacts leave the fan-out loop, coalesce, never fail a run, and carry
+their pictures inside them within a per-run byte budget."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
+import random
+import re
 import threading
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from PIL import Image
 
 from piktid_prefect import ui
-from piktid_prefect.runtime.results import OutputRecord
+from piktid_prefect.runtime.results import OutputRecord, UploadedImage
+from piktid_prefect.sheets import sheet_key
+from piktid_prefect.wire.errors import InvalidConfiguration
+
+ARTIFACT_CALLS = (
+    "create_progress_artifact",
+    "update_progress_artifact",
+    "create_markdown_artifact",
+    "create_table_artifact",
+)
 
 
 class FakeArtifacts:
@@ -21,18 +38,14 @@ class FakeArtifacts:
         self.gate.set()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_images = False
-        for name in (
-            "create_progress_artifact",
-            "update_progress_artifact",
-            "create_image_artifact",
-            "create_table_artifact",
-        ):
+        for name in ARTIFACT_CALLS:
             monkeypatch.setattr(ui, name, self._recorder(name))
 
     def _recorder(self, name: str) -> Any:
         def call(**kwargs: Any) -> Any:
             self.gate.wait(10)
-            if name == "create_image_artifact" and self.fail_images:
+            preview = name == "create_markdown_artifact" and kwargs.get("key") is None
+            if preview and self.fail_images:
                 raise RuntimeError("Prefect API unreachable")
             self.calls.append((name, kwargs))
             return uuid4()
@@ -42,12 +55,38 @@ class FakeArtifacts:
     def named(self, name: str) -> list[dict[str, Any]]:
         return [kwargs for called, kwargs in self.calls if called == name]
 
+    def previews(self) -> list[dict[str, Any]]:
+        """Markdown artifacts without a key: one output's picture each."""
+        return [c for c in self.named("create_markdown_artifact") if c.get("key") is None]
 
-def record(n: int) -> OutputRecord:
+    def sheets(self) -> list[dict[str, Any]]:
+        """Markdown artifacts with a key: the contact sheets."""
+        return [c for c in self.named("create_markdown_artifact") if c.get("key") is not None]
+
+    def picture_bytes(self) -> int:
+        """What the run's artifacts weigh: every markdown and table."""
+        return sum(len(c["markdown"]) for c in self.named("create_markdown_artifact")) + sum(
+            len(json.dumps(c["table"], default=str)) for c in self.named("create_table_artifact")
+        )
+
+
+def photo(path: Path, size: tuple[int, int] = (640, 480), seed: int = 0) -> Path:
+    """A real JPEG of noisy blocks (compresses about like a photo)."""
+    rng = random.Random(seed)
+    small = Image.new("RGB", (size[0] // 8, size[1] // 8))
+    small.putdata(
+        [tuple(rng.randrange(256) for _ in range(3)) for _ in range(small.width * small.height)]
+    )  # type: ignore[misc]
+    small.resize(size, Image.Resampling.BILINEAR).save(path, quality=90)
+    return path
+
+
+def record(n: int, path: Path | str = "/nowhere/missing.jpg", image: str = "img") -> OutputRecord:
     return OutputRecord(
-        path=f"/out/img_{n:04d}.jpg",
+        path=str(path),
         id_image="abc",
-        image="img",
+        image=image,
+        image_sha256=f"sha-{image}",
         kind="person",
         person=0,
         keyword={"Location": "Oceania"},
@@ -56,6 +95,23 @@ def record(n: int) -> OutputRecord:
         seconds=1.0,
         sha256="0" * 64,
     )
+
+
+def original(image: str, source: Path) -> UploadedImage:
+    return UploadedImage(
+        image_id="abc",
+        sha256=f"sha-{image}",
+        name=image,
+        account_key="acct",
+        uploaded_at=0.0,
+        source=str(source),
+    )
+
+
+def decoded(markdown: str) -> Image.Image:
+    """The one picture of a preview's markdown."""
+    (payload,) = re.findall(r"\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    return Image.open(io.BytesIO(base64.b64decode(payload)))
 
 
 def test_deliveries_never_wait_for_the_prefect_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,12 +129,13 @@ def test_deliveries_never_wait_for_the_prefect_api(monkeypatch: pytest.MonkeyPat
     assert len(table["table"]) == 50
 
 
-def test_progress_updates_coalesce_and_images_stop_at_the_cap(
-    monkeypatch: pytest.MonkeyPatch,
+def test_progress_updates_coalesce_and_previews_stop_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake = FakeArtifacts(monkeypatch)
-    display = ui.RunDisplay(1000)
-    records = [record(n) for n in range(1000)]
+    display = ui.RunDisplay(1000, max_artifact_bytes=100_000_000)
+    picture = photo(tmp_path / "out.jpg")
+    records = [record(n, picture) for n in range(1000)]
     for r in records[:400]:
         display.delivered(r)
     for _ in range(600):
@@ -91,22 +148,164 @@ def test_progress_updates_coalesce_and_images_stop_at_the_cap(
     assert [u["progress"] for u in updates] == sorted(u["progress"] for u in updates)
     assert updates[-1]["progress"] == 100.0
     assert updates[-1]["description"] == "1000 of 1000 PiktID outputs done, 600 failed"
-    images = fake.named("create_image_artifact")
-    assert len(images) == ui.MAX_IMAGE_ARTIFACTS
-    assert images[0]["image_url"] == records[0].link
+    assert len(fake.previews()) == ui.MAX_IMAGE_ARTIFACTS
+
+
+def test_previews_are_thumbnails_of_the_downloaded_files_not_their_links(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    display = ui.RunDisplay(2)
+    display.delivered(record(0, photo(tmp_path / "wide.jpg", (1600, 900))))
+    display.delivered(record(1, photo(tmp_path / "tall.jpg", (600, 1000))))
+    display.close()
+    sizes = [decoded(c["markdown"]).size for c in fake.previews()]
+    assert sizes == [(320, 180), (192, 320)]
+
+
+def test_a_sheet_per_image_shows_its_original_and_every_variation_and_the_table_links_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    a, b = photo(tmp_path / "a.jpg", seed=1), photo(tmp_path / "b.jpg", seed=2)
+    outputs = [record(n, photo(tmp_path / f"a_{n}.jpg", seed=10 + n), "a") for n in range(5)]
+    outputs += [record(9, photo(tmp_path / "b_9.jpg", seed=9), "b")]
+    display = ui.RunDisplay(6, originals=[original("a", a), original("b", b)])
+    display.finish(outputs)
+    display.close()
+    sheets = {c["key"]: c["markdown"] for c in fake.sheets()}
+    assert sorted(sheets) == [sheet_key("a"), sheet_key("b")]
+    sheet_a = sheets[sheet_key("a")]
+    assert sheet_a.count("](data:image/jpeg;base64,") == 1 + 5
+    assert "![original a](data:" in sheet_a
+    for n in range(5):
+        assert f"![a_{n}.jpg](data:" in sheet_a and f"seed {n}" in sheet_a
+    (table,) = fake.named("create_table_artifact")
+    links = {row["image"]: row["sheet"] for row in table["table"]}
+    assert set(links) == {"a", "b"}
+    assert all(
+        re.fullmatch(r"\[contact sheet\]\(/artifacts/artifact/[0-9a-f-]{36}\)", v)
+        for v in links.values()
+    )
+    assert links["a"] != links["b"]
+
+
+def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_all_within_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    files = [photo(tmp_path / f"{n}.jpg", seed=n) for n in range(8)]
+    images = [f"photo{i:02d}" for i in range(40)]
+    outputs = [
+        record(n, files[n % 8], images[n // 25]) for n in range(1000)
+    ]  # 40 images x 25 variations
+    budget = ui.DEFAULT_ARTIFACT_MAX_BYTES
+    display = ui.RunDisplay(
+        1000, originals=[original(i, files[0]) for i in images], max_artifact_bytes=budget
+    )
+    for r in outputs:
+        display.delivered(r)
+    display.finish(outputs)
+    display.close()
+    (table,) = fake.named("create_table_artifact")
+    assert len(table["table"]) == 1000
+    sheeted = [c["key"] for c in fake.sheets()]
+    assert 1 <= len(sheeted) < 40
+    assert sheeted == [sheet_key(i) for i in images[: len(sheeted)]]  # the first images
+    linked = {row["image"] for row in table["table"] if row["sheet"]}
+    assert linked == set(images[: len(sheeted)])
+    assert fake.picture_bytes() <= budget
+    assert f"contact sheets of {len(sheeted)} of 40 images" in table["description"]
+
+
+def test_a_zero_budget_sends_text_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    monkeypatch.setenv(ui.ARTIFACT_MAX_BYTES_ENV, "0")
+    outputs = [record(n, photo(tmp_path / f"{n}.jpg")) for n in range(3)]
+    display = ui.RunDisplay(3)
+    for r in outputs:
+        display.delivered(r)
+    display.finish(outputs)
+    display.close()
+    assert fake.named("create_markdown_artifact") == []
+    (table,) = fake.named("create_table_artifact")
+    assert [row["sheet"] for row in table["table"]] == ["", "", ""]
+
+
+@pytest.mark.parametrize("value", ["2MB", "-1"])
+def test_a_bad_budget_setting_is_refused_before_the_run_starts(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(ui.ARTIFACT_MAX_BYTES_ENV, value)
+    with pytest.raises(InvalidConfiguration, match=ui.ARTIFACT_MAX_BYTES_ENV):
+        ui.RunDisplay(3)
+
+
+def test_a_missing_file_leaves_a_labelled_gap_and_the_rest_still_goes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    outputs = [record(0, tmp_path / "gone.jpg"), record(1, photo(tmp_path / "here.jpg"))]
+    display = ui.RunDisplay(2, originals=[original("img", tmp_path / "gone-original.jpg")])
+    with caplog.at_level(logging.WARNING, logger=ui.__name__):
+        for r in outputs:
+            display.delivered(r)
+        display.finish(outputs)
+        display.close()
+    assert "No thumbnail of gone.jpg" in caplog.text
+    assert len(fake.previews()) == 1
+    (sheet,) = fake.sheets()
+    assert sheet["markdown"].count("*(picture not available)*") == 2  # original + gone.jpg
+    assert "![here.jpg](data:image/jpeg" in sheet["markdown"]
+
+
+def test_outputs_in_a_filesystem_block_are_read_back_through_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from prefect.filesystems import LocalFileSystem
+
+    fake = FakeArtifacts(monkeypatch)
+    block = LocalFileSystem(basepath=str(tmp_path / "bucket"))
+    (tmp_path / "bucket").mkdir()
+    photo(tmp_path / "bucket" / "out.jpg")
+    display = ui.RunDisplay(1, storage=block)
+    display.delivered(record(0, "out.jpg"))  # block-relative, as download_result records it
+    display.close()
+    (preview,) = fake.previews()
+    assert decoded(preview["markdown"]).size == (320, 240)
 
 
 def test_a_failing_artifact_call_is_logged_and_the_rest_still_goes(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     fake = FakeArtifacts(monkeypatch)
     fake.fail_images = True
+    picture = photo(tmp_path / "out.jpg")
     display = ui.RunDisplay(3)
     with caplog.at_level(logging.WARNING, logger=ui.__name__):
         for n in range(3):
-            display.delivered(record(n))
-        display.finish([record(n) for n in range(3)])
+            display.delivered(record(n, picture))
+        display.finish([record(n, picture) for n in range(3)])
         display.close()
     assert "Prefect API unreachable" in caplog.text
     assert len(fake.named("create_table_artifact")) == 1
     assert fake.named("update_progress_artifact")[-1]["progress"] == 100.0
+
+
+def test_a_sheet_the_api_refuses_is_logged_and_the_table_still_goes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+
+    def refuse(**kwargs: Any) -> Any:
+        raise RuntimeError("413 Request Entity Too Large")
+
+    monkeypatch.setattr(ui, "create_markdown_artifact", refuse)
+    outputs = [record(0, photo(tmp_path / "a.jpg"), "a"), record(1, photo(tmp_path / "b.jpg"), "b")]
+    display = ui.RunDisplay(2)
+    with caplog.at_level(logging.WARNING, logger=ui.__name__):
+        display.finish(outputs)
+        display.close()
+    assert "Could not send the contact sheet of a: 413" in caplog.text
+    (table,) = fake.named("create_table_artifact")
+    assert [row["sheet"] for row in table["table"]] == ["", ""]

@@ -8,23 +8,24 @@ of the worker included), whatever the tests did.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from piktid_prefect.emulator import EmulatorAccount, EmulatorServer
+from tests.helpers.prefect_server import (
+    PREFECT,
+    PROJECT_ROOT,
+    start_process,
+    stop_process,
+)
+from tests.helpers.prefect_server import free_port as _free_port
+from tests.helpers.prefect_server import wait_healthy as _wait_healthy
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PREFECT = str(Path(sys.executable).with_name("prefect"))
-SERVER_START_TIMEOUT_SECONDS = 90.0
 CLI_TIMEOUT_SECONDS = 120.0
 CREDENTIALS_BLOCK = "e2e-piktid"
 
@@ -51,54 +52,6 @@ class PrefectStack:
         )
         assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            args,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed with its children
-        )
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            # The group may outlive its leader (flow runs of the worker): kill it too.
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy in {SERVER_START_TIMEOUT_SECONDS:g} s")
 
 
 @pytest.fixture(scope="module")

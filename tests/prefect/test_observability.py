@@ -49,7 +49,9 @@ def test_run_publishes_progress_table_images_and_events(
         rows = json.loads(table["data"])
         assert len(rows) == 2
         assert {"image", "person", "keyword", "seed", "link", "path", "seconds"} <= set(rows[0])
-        assert len(by_type["image"]) == 2
+        previews = [a for a in by_type["markdown"] if a["key"] is None]
+        assert len(previews) == 2
+        assert [a["key"] for a in by_type["markdown"] if a["key"]] == ["piktid-sheet-grace-hopper"]
 
         events = []
         deadline = time.monotonic() + 30

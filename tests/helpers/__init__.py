@@ -1,0 +1,1 @@
+"""Helpers shared by test suites (a real Prefect server, a headless browser)."""
