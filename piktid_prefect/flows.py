@@ -15,6 +15,7 @@ from typing import Any, Literal, Union
 
 from prefect import flow
 
+from piktid_prefect import inputs
 from piktid_prefect.events import CredentialsLike, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -25,8 +26,6 @@ from piktid_prefect.fanout import (
 )
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
-from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
-from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
 
 __all__ = [
     "FailedOutput",
@@ -115,14 +114,6 @@ def _background_specs(
     return specs
 
 
-def _checked_person_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    return [validate_person_keyword(k) for k in keywords]
-
-
-def _checked_background_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    return [validate_background_keyword(k) for k in keywords]
-
-
 def images_in(folder: Path) -> list[Path]:
     """The images (by suffix) directly in ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -178,11 +169,11 @@ def generate_people(
         generate_people("portrait.jpg", [{"Location": "Oceania"}], credentials="my-piktid")
         ```
     """
-    checked = _checked_person_keywords(keywords)
-    opts = PersonOptions.coerce({**(options or {}), **({"seed": seed} if seed is not None else {})})
+    checked = inputs.person_keywords(keywords)
+    opts = inputs.person_options(options, seed)
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])
-    specs = _person_specs(uploaded, checked, persons, seed, opts.model_dump(exclude_none=True))
+    specs = _person_specs(uploaded, checked, persons, seed, opts)
     return run_outputs(
         creds,
         [(uploaded, s) for s in specs],
@@ -217,8 +208,8 @@ def edit_backgrounds(
         edit_backgrounds("portrait.jpg", [{"nature_landscapes": "Beach"}], relight_strength=0.5)
         ```
     """
-    checked = _checked_background_keywords(keywords)
-    opts = _background_options(options, relight_strength, seed)
+    checked = inputs.background_keywords(keywords)
+    opts = inputs.background_options(options, relight_strength, seed)
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])
     specs = _background_specs(uploaded, checked, prompt, seed, opts)
@@ -231,15 +222,6 @@ def edit_backgrounds(
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
     )
-
-
-def _background_options(
-    options: dict[str, Any] | None, relight_strength: float | None, seed: int | None
-) -> dict[str, Any]:
-    extra = {"relight_strength": relight_strength, "seed": seed}
-    merged = {**(options or {}), **{k: v for k, v in extra.items() if v is not None}}
-    checked: BackgroundOptions = BackgroundOptions.coerce(merged)
-    return checked.model_dump(exclude_none=True)
 
 
 @flow(name="piktid-batch-variations")
@@ -262,21 +244,19 @@ def batch_variations(
 
     Each image is uploaded once (and not again on re-runs); every output is paid once.
     """
-    person_kw = _checked_person_keywords(person_keywords or [])
-    background_kw = _checked_background_keywords(background_keywords or [])
+    person_kw = inputs.person_keywords(person_keywords or [])
+    background_kw = inputs.background_keywords(background_keywords or [])
     if not person_kw and not background_kw and not prompt:
         raise InvalidInput("Nothing to do: give person_keywords, background_keywords or a prompt")
-    person_opts = PersonOptions.coerce({"seed": seed} if seed is not None else {})
-    background_opts = _background_options(None, relight_strength, seed)
+    person_opts = inputs.person_options(None, seed)
+    background_opts = inputs.background_options(None, relight_strength, seed)
     creds = resolve_credentials(credentials)
     files = _image_files(images)
     uploaded = upload_all(creds, files)
     work: list[tuple[UploadedImage, GenerationSpec]] = []
     for image in uploaded:
         if person_kw:
-            specs = _person_specs(
-                image, person_kw, persons, seed, person_opts.model_dump(exclude_none=True)
-            )
+            specs = _person_specs(image, person_kw, persons, seed, person_opts)
             work.extend((image, s) for s in specs)
         if background_kw or prompt:
             specs = _background_specs(image, background_kw, prompt, seed, background_opts)
