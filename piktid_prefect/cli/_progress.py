@@ -122,7 +122,7 @@ class ProgressReport(logging.Handler):
         if failed:
             self._progress.console.print(f"[red]failed:[/] {detail}", highlight=False)
         if self._task is None:
-            self._task = self._progress.add_task("outputs", total=total, credits="")
+            return
         self._progress.update(self._task, completed=done, total=total, credits=self._credits_text())
 
     def _watch_balance(self) -> None:
@@ -141,6 +141,8 @@ class ProgressReport(logging.Handler):
         """Read the starting balance, then draw until :meth:`stop`."""
         self._start_balance = self._balance()
         if self.live:
+            # No total until the upload says how many persons there are: the bar pulses.
+            self._task = self._progress.add_task("outputs", total=None, credits="")
             self._progress.start()
         threading.Thread(target=self._watch_balance, name="piktid-credits", daemon=True).start()
 

@@ -35,6 +35,7 @@ def test_sigterm_stops_the_run_and_the_rerun_collects_the_paid_jobs_for_free(
 
     code, seconds = run.stop(signal.SIGTERM, group=False)
     stderr = run.process.stderr.read() if run.process.stderr else ""
+    print(f"SIGTERM to the process: exit {code} after {seconds:.2f} s")  # pytest -s shows it
 
     assert code == 128 + signal.SIGTERM, stderr
     assert seconds < STOP_WITHIN_SECONDS
@@ -67,6 +68,7 @@ def test_a_signal_to_the_whole_group_ends_the_run_although_its_server_is_gone(
     wait_for_charges(slow_emulator, account, OUTPUTS, run)
 
     code, seconds = run.stop(sig, group=True)
+    print(f"{sig.name} to the group ({what}): exit {code} after {seconds:.2f} s")
 
     assert code == 128 + sig, f"{what}: {run.process.stderr.read() if run.process.stderr else ''}"
     assert seconds < STOP_WITHIN_SECONDS
