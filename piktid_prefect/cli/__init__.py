@@ -19,7 +19,6 @@ import typer
 from piktid_prefect import inputs
 from piktid_prefect.cli._environment import prepare_prefect_environment
 from piktid_prefect.cli._errors import console, fail, first_line, report_error
-from piktid_prefect.cli._progress import ProgressReport, balance_reader, reporting
 from piktid_prefect.wire.errors import InvalidInput
 from piktid_prefect.wire.images import check_base_url
 from piktid_prefect.wire.keywords import parse_keyword_text
@@ -93,6 +92,7 @@ def _credentials(block: str | None) -> Any:
 
 def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> Any:
     """Run a flow under the supervisor, with the progress display; report errors in one line."""
+    from piktid_prefect.cli._progress import ProgressReport, reporting
     from piktid_prefect.cli._supervisor import supervise
 
     mode: Literal["bar", "lines", "silent"] = (
@@ -115,6 +115,8 @@ def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> An
 
 
 def _balance(credentials: Any) -> Callable[[], float | None]:
+    from piktid_prefect.cli._progress import balance_reader
+
     def resolve() -> Any:
         from piktid_prefect.events import resolve_credentials
 
