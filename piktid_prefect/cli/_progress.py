@@ -109,7 +109,9 @@ class ProgressReport(logging.Handler):
     # --- display -------------------------------------------------------------------------
 
     def _credits_text(self) -> str:
-        return "" if self._spent is None else f"{self._spent:g} credits"
+        if self._spent is None:
+            return ""
+        return f"{self._spent:g} credit{'' if self._spent == 1 else 's'}"
 
     def _show(self, done: int, detail: str, *, failed: bool) -> None:
         total = self.total or done
@@ -156,7 +158,7 @@ class ProgressReport(logging.Handler):
         if self.failed:
             parts.append(f"{self.failed} failed")
         if self._spent is not None:
-            parts.append(f"{self._spent:g} credits spent")
+            parts.append(f"{self._credits_text()} spent")
         self.summary = ", ".join(parts)
 
 
