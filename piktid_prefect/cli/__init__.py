@@ -107,6 +107,8 @@ def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> An
                 announce=lambda line: console.print(line, highlight=False, soft_wrap=True),
             )
     except Exception as exc:
+        if mode != "silent" and (report.delivered or report.failed):
+            console.print(report.summary, highlight=False)
         report_error(exc, verbose=verbose)
     if mode != "silent":
         console.print(report.summary, highlight=False)
