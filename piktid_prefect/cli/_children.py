@@ -2,9 +2,8 @@
 
 Prefect starts its temporary ("ephemeral") server as a child process (uvicorn) and stops
 it from an ``atexit`` hook. A process ended by a signal runs no ``atexit`` hook, and the
-server is left serving as an orphan. So the command stops its children itself: Prefect's
-own stop for the temporary server, then SIGTERM to every remaining direct child and
-SIGKILL to those still alive after a grace period.
+server is left serving as an orphan. So on a stop signal the command stops its children
+itself: SIGTERM to every direct child, SIGKILL to those still alive after a grace period.
 """
 
 from __future__ import annotations
@@ -12,24 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
-__all__ = ["child_pids", "stop_children", "stop_temporary_server"]
+__all__ = ["child_pids", "stop_children"]
 
 _POLL_SECONDS = 0.05
-
-
-def stop_temporary_server() -> None:
-    """Stop Prefect's temporary server(s) of this process, if any was started."""
-    module = sys.modules.get("prefect.server.api.server")
-    if module is None:
-        return
-    # Prefect keeps its temporary servers in this registry (by port); stop() is idempotent.
-    for server in list(getattr(module.SubprocessASGIServer, "_instances", {}).values()):
-        with contextlib.suppress(Exception):
-            server.stop()
 
 
 def child_pids(parent: int | None = None) -> list[int]:
