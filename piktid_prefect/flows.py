@@ -15,7 +15,8 @@ from typing import Any, Literal, Union
 
 from prefect import flow
 
-from piktid_prefect.credentials import CredentialsLike, resolve_credentials
+from piktid_prefect import inputs
+from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_OUTPUT_RETRIES,
@@ -24,10 +25,9 @@ from piktid_prefect.fanout import (
     run_outputs,
     upload_all,
 )
+from piktid_prefect.runtime import generation
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
-from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
-from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
 
 __all__ = [
     "FailedOutput",
@@ -119,20 +119,6 @@ def _background_specs(
     return specs
 
 
-def _checked_person_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    return [validate_person_keyword(k) for k in keywords]
-
-
-def _checked_person_prompt(prompt: str) -> str:
-    if not isinstance(prompt, str):
-        raise InvalidInput(f"A person prompt must be text, got {type(prompt).__name__}")
-    return prompt.strip()
-
-
-def _checked_background_keywords(keywords: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    return [validate_background_keyword(k) for k in keywords]
-
-
 def images_in(folder: Path) -> list[Path]:
     """The images (by suffix) directly in ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -147,6 +133,24 @@ def _image_files(
             raise InvalidInput(f"No .jpg/.png/.webp image in folder {images}")
         return files
     return [images] if isinstance(images, str) else list(images)
+
+
+def _run_stoppable(credentials: PiktidCredentials, *args: Any, **kwargs: Any) -> VariationsResult:
+    """:func:`run_outputs`, whose in-flight waits end when the run is stopped.
+
+    A cancelled deployment run gets SIGTERM; Prefect raises ``TerminationSignal`` in the
+    flow, then waits for its task threads, which wait for PiktID's notifications (minutes)
+    until the worker kills the process 30 s later. Failing those waits lets the run end
+    Cancelled at once; the jobs stay in the journal (only a settled output leaves it), so
+    a re-run within PiktID's 600 s collects them without paying again.
+    """
+    generation.resume(credentials)  # a new run: an earlier stop in this process is over
+    try:
+        return run_outputs(credentials, *args, **kwargs)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # TerminationSignal, KeyboardInterrupt, ...
+            generation.stop(credentials, f"the flow run was stopped ({exc!r})")
+        raise
 
 
 # --- the flows -------------------------------------------------------------------------------
@@ -196,17 +200,14 @@ def generate_people(
         generate_people("portrait.jpg", prompt="a woman in a red dress", credentials="my-piktid")
         ```
     """
-    checked = _checked_person_keywords(keywords or [])
-    text = _checked_person_prompt(prompt)
-    if not checked and not text:
-        raise InvalidInput("Nothing to do: give keywords or a prompt describing the person")
-    opts = PersonOptions.coerce({**(options or {}), **({"seed": seed} if seed is not None else {})})
+    checked = inputs.person_keywords(keywords or [])
+    text = inputs.person_prompt(prompt)
+    inputs.require_work(person_keywords=checked, person_prompt=text)
+    opts = inputs.person_options(options, seed)
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])
-    specs = _person_specs(
-        uploaded, checked, persons, seed, opts.model_dump(exclude_none=True), prompt=text
-    )
-    return run_outputs(
+    specs = _person_specs(uploaded, checked, persons, seed, opts, prompt=text)
+    return _run_stoppable(
         creds,
         [(uploaded, s) for s in specs],
         out_dir=out_dir,
@@ -242,12 +243,12 @@ def edit_backgrounds(
         edit_backgrounds("portrait.jpg", [{"nature_landscapes": "Beach"}], relight_strength=0.5)
         ```
     """
-    checked = _checked_background_keywords(keywords)
-    opts = _background_options(options, relight_strength, seed)
+    checked = inputs.background_keywords(keywords)
+    opts = inputs.background_options(options, relight_strength, seed)
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])
     specs = _background_specs(uploaded, checked, prompt, seed, opts)
-    return run_outputs(
+    return _run_stoppable(
         creds,
         [(uploaded, s) for s in specs],
         out_dir=out_dir,
@@ -257,15 +258,6 @@ def edit_backgrounds(
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
     )
-
-
-def _background_options(
-    options: dict[str, Any] | None, relight_strength: float | None, seed: int | None
-) -> dict[str, Any]:
-    extra = {"relight_strength": relight_strength, "seed": seed}
-    merged = {**(options or {}), **{k: v for k, v in extra.items() if v is not None}}
-    checked: BackgroundOptions = BackgroundOptions.coerce(merged)
-    return checked.model_dump(exclude_none=True)
 
 
 @flow(name="piktid-batch-variations")
@@ -292,34 +284,29 @@ def batch_variations(
     ``prompt`` describes backgrounds; ``person_prompt`` describes the new persons (sent
     with every person keyword, or alone when there is none).
     """
-    person_kw = _checked_person_keywords(person_keywords or [])
-    background_kw = _checked_background_keywords(background_keywords or [])
-    person_text = _checked_person_prompt(person_prompt)
-    if not person_kw and not person_text and not background_kw and not prompt:
-        raise InvalidInput(
-            "Nothing to do: give person_keywords, person_prompt, background_keywords or a prompt"
-        )
-    person_opts = PersonOptions.coerce({"seed": seed} if seed is not None else {})
-    background_opts = _background_options(None, relight_strength, seed)
+    person_kw = inputs.person_keywords(person_keywords or [])
+    background_kw = inputs.background_keywords(background_keywords or [])
+    person_text = inputs.person_prompt(person_prompt)
+    inputs.require_work(
+        person_keywords=person_kw,
+        person_prompt=person_text,
+        background_keywords=background_kw,
+        background_prompt=prompt,
+    )
+    person_opts = inputs.person_options(None, seed)
+    background_opts = inputs.background_options(None, relight_strength, seed)
     creds = resolve_credentials(credentials)
     files = _image_files(images)
     uploaded = upload_all(creds, files)
     work: list[tuple[UploadedImage, GenerationSpec]] = []
     for image in uploaded:
         if person_kw or person_text:
-            specs = _person_specs(
-                image,
-                person_kw,
-                persons,
-                seed,
-                person_opts.model_dump(exclude_none=True),
-                prompt=person_text,
-            )
+            specs = _person_specs(image, person_kw, persons, seed, person_opts, prompt=person_text)
             work.extend((image, s) for s in specs)
         if background_kw or prompt:
             specs = _background_specs(image, background_kw, prompt, seed, background_opts)
             work.extend((image, s) for s in specs)
-    return run_outputs(
+    return _run_stoppable(
         creds,
         work,
         out_dir=out_dir,

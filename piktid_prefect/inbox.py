@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from piktid_prefect import inputs
 from piktid_prefect.credentials import CredentialsLike
 from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT, DEFAULT_OUTPUT_RETRIES
 from piktid_prefect.flows import (
@@ -33,8 +34,6 @@ from piktid_prefect.wire.errors import InvalidConfiguration
 from piktid_prefect.wire.keywords import (
     BackgroundCategory,
     Location,
-    validate_background_keyword,
-    validate_person_keyword,
 )
 
 __all__ = ["pending_images", "process_new_images"]
@@ -113,12 +112,11 @@ def process_new_images(
         :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
-    person_kw = [validate_person_keyword(cast(dict[str, str], k)) for k in person_keywords or []]
-    background_kw = [
-        validate_background_keyword(cast(dict[str, str], k)) for k in background_keywords or []
-    ]
-    if not person_kw and not background_kw:
-        raise InvalidConfiguration("Give person_keywords and/or background_keywords")
+    person_kw = inputs.person_keywords(cast(list[dict[str, str]], person_keywords or []))
+    background_kw = inputs.background_keywords(
+        cast(list[dict[str, str]], background_keywords or [])
+    )
+    inputs.require_work(person_keywords=person_kw, background_keywords=background_kw)
     folder = _local_copy(inbox, storage_block)
     try:
         files = images_in(folder)

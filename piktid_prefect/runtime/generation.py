@@ -49,6 +49,7 @@ from piktid_prefect.wire.errors import (
     ImageNotFound,
     InvalidConfiguration,
     NotificationTimeout,
+    RunStopped,
 )
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
@@ -104,6 +105,24 @@ def upload(
     )
 
 
+def _stopped(account: Account) -> threading.Event:
+    return registry.shared("stopped", account.account_key, threading.Event)
+
+
+def stop(account: Account, reason: str) -> None:
+    """The run was stopped: no new start on the account in this process, waits end.
+
+    The jobs already paid stay in the journal (a re-run within 600 s collects them).
+    """
+    _stopped(account).set()
+    hub_for(account).cancel_all(RunStopped(reason))
+
+
+def resume(account: Account) -> None:
+    """A new run begins: starts are allowed again after an earlier :func:`stop`."""
+    _stopped(account).clear()
+
+
 def ledger_for(account: Account) -> StartLedger:
     """This process's ledger of starts on the account (see :mod:`.lost_starts`)."""
     return registry.shared("start-ledger", account.account_key, StartLedger)
@@ -117,6 +136,8 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
     """Send one start; an unconfirmed start comes back as a job with ``confirmed=False``."""
     if spec.kind == "person" and spec.person_id is None:
         raise ValueError("a person generation needs a person_id")
+    if _stopped(account).is_set():
+        raise RunStopped(f"not started, the run was stopped: {spec.kind} {spec.keyword}")
     client = client_for(account)
     ledger = ledger_for(account)
     with ledger.sending(partial(_balance, account)):

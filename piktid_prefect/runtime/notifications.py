@@ -125,6 +125,10 @@ class NotificationHub:
         """Block until ``job``'s notification arrives (see :meth:`submit`)."""
         return self.submit(job, timeout_seconds=timeout_seconds).result()
 
+    def cancel_all(self, exc: Exception) -> None:
+        """Fail every waiting job with ``exc`` (the run was stopped)."""
+        self._fail_all(exc)
+
     def watch_for_extra(self, future: Future[Notification], *, seconds: float) -> None:
         """``future``'s job is no longer awaited (another start of the output won).
 

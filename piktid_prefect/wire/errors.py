@@ -7,6 +7,7 @@ PiktidError
 │   ├── InvalidKeyword                       unknown category or value (lists the valid ones)
 │   ├── InvalidOptions                       option out of range
 │   ├── InvalidPerson                        person id unknown, not approved, or none found
+│   ├── NothingToGenerate                    no keyword and no prompt: no output asked for
 │   └── InvalidConfiguration                 bad base URL, http to a remote host, no credentials
 ├── PiktidAPIError                           the server answered with an error status
 │   ├── AuthenticationFailed                 401/403 that a refresh and re-login did not cure
@@ -17,6 +18,7 @@ PiktidError
 ├── TransportError                           no usable answer: connection refused/reset, timeout
 │   └── GenerationStartUnconfirmed           a start request was sent, its answer was lost
 ├── GenerationFailed                         an ``error`` notification: ``tasks``, ``msg``
+├── RunStopped                               the run was cancelled: no new start, waits end
 └── NotificationTimeout                      no notification for a job before the deadline
 ```
 
@@ -40,10 +42,12 @@ __all__ = [
     "InvalidKeyword",
     "InvalidOptions",
     "InvalidPerson",
+    "NothingToGenerate",
     "NotificationTimeout",
     "PiktidAPIError",
     "PiktidError",
     "RateLimited",
+    "RunStopped",
     "ServerError",
     "TransportError",
     "UnsupportedImage",
@@ -94,6 +98,10 @@ class InvalidOptions(InvalidInput):
 
 class InvalidPerson(InvalidInput):
     """The person id is unknown for the image, or the person is not approved (too blurry)."""
+
+
+class NothingToGenerate(InvalidInput):
+    """A run was asked for no output at all (no keyword and no prompt)."""
 
 
 class InvalidConfiguration(InvalidInput):
@@ -185,6 +193,13 @@ class GenerationFailed(PiktidError):
         self.msg = msg
         self.job = job
         super().__init__(message)
+
+
+class RunStopped(PiktidError):
+    """The run was cancelled or terminated: no new start, and waiting jobs stop waiting.
+
+    Their starts stay in the journal, so a re-run within 600 s collects them unpaid.
+    """
 
 
 class NotificationTimeout(PiktidError):

@@ -1,29 +1,37 @@
 """The ``piktid-prefect`` command: run the flows from a shell, start the emulator, or the demo.
 
-Bad input exits with status 2 and one line naming the problem; a run in which some
-outputs failed exits with status 1 after writing the ones that succeeded.
+Input is checked before Prefect is even imported (with the functions the flows run,
+:mod:`piktid_prefect.inputs`): a typo exits with status 2 and one line naming it, in well
+under a second. A run in which some outputs failed exits with status 1 after writing the
+ones that succeeded. SIGTERM and SIGINT stop a run within seconds (status 143 / 130),
+leaving no child process behind (see :mod:`piktid_prefect.cli._supervisor`).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
-from piktid_prefect.wire.errors import InvalidInput, PiktidError, redact
+from piktid_prefect import inputs
+from piktid_prefect.cli._environment import prepare_prefect_environment
+from piktid_prefect.cli._errors import console, fail, first_line, report_error
+from piktid_prefect.wire.errors import InvalidInput
+from piktid_prefect.wire.images import check_base_url
 from piktid_prefect.wire.keywords import parse_keyword_text
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="piktid-prefect",
     help="PiktID person and background variations as Prefect flows.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (images + manifest.json).")]
 Block = Annotated[
@@ -37,11 +45,34 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Seed for every output.
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for each output's notification.")
 ]
+Verbose = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Prefect's log lines and full tracebacks on stderr."),
+]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def _checked(check: Callable[[], Any]) -> Any:
+    """Run an input check; bad input exits 2 with its one-line message."""
+    try:
+        return check()
+    except InvalidInput as exc:
+        fail(first_line(exc))
+
+
+def _check_credentials(block: str | None) -> None:
+    """Refuse missing PIKTID_* credentials before Prefect starts (a block is checked later)."""
+    if block:
+        return
+    env = os.environ
+    if not (
+        env.get("PIKTID_ACCESS_TOKEN") or (env.get("PIKTID_EMAIL") and env.get("PIKTID_PASSWORD"))
+    ):
+        fail(
+            "no usable PiktID credentials: set PIKTID_ACCESS_TOKEN (or PIKTID_EMAIL and "
+            "PIKTID_PASSWORD), optionally PIKTID_BASE_URL, or pass --credentials-block"
+        )
+    if env.get("PIKTID_BASE_URL"):
+        _checked(lambda: check_base_url(env["PIKTID_BASE_URL"]))
 
 
 def _credentials(block: str | None) -> Any:
@@ -51,45 +82,65 @@ def _credentials(block: str | None) -> Any:
         return block
     try:
         return PiktidCredentials.from_env()
-    except (ValidationError, PiktidError) as exc:
-        _fail(
-            "no usable PiktID credentials: set PIKTID_ACCESS_TOKEN (or PIKTID_EMAIL and "
-            "PIKTID_PASSWORD), optionally PIKTID_BASE_URL, or pass --credentials-block "
-            f"({_first_line(exc)})"
-        )
+    except Exception as exc:
+        fail(f"no usable PiktID credentials ({first_line(exc)})")
 
 
-def _first_line(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(str(e.get("msg", "")) for e in exc.errors())
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> Any:
+    """Run a flow under the supervisor, with the progress display; report errors in one line."""
+    from piktid_prefect.cli._progress import ProgressReport, reporting
+    from piktid_prefect.cli._supervisor import supervise
 
-
-def _run(flow_call: Any) -> Any:
-    """Run a flow, turning bad input into exit 2 and failed outputs into exit 1."""
+    mode: Literal["bar", "lines", "silent"] = (
+        "silent" if verbose else ("bar" if console.is_terminal else "lines")
+    )
+    report = ProgressReport(console, mode=mode, balance=_balance(credentials))
     try:
-        return flow_call()
-    except (InvalidInput, ValidationError) as exc:
-        _fail(_first_line(exc), 2)
-    except PiktidError as exc:
-        _fail(_first_line(exc), 1)
+        with reporting(report):
+            result = supervise(
+                flow_call,
+                flow_run_id=lambda: report.flow_run_id,
+                announce=lambda line: console.print(line, highlight=False, soft_wrap=True),
+            )
+    except Exception as exc:
+        if mode != "silent" and (report.delivered or report.failed):
+            console.print(report.summary, highlight=False)
+        report_error(exc, verbose=verbose)
+    if mode != "silent":
+        console.print(report.summary, highlight=False)
+    # Prefect stops its temporary server at exit, after sending the last logs and events.
+    return result
+
+
+def _balance(credentials: Any) -> Callable[[], float | None]:
+    from piktid_prefect.cli._progress import balance_reader
+
+    def resolve() -> Any:
+        from piktid_prefect.credentials import resolve_credentials
+
+        return resolve_credentials(credentials)
+
+    if credentials is None:  # the demo: its account lives inside the run
+        return lambda: None
+    return balance_reader(resolve)
 
 
 def _parse_keywords(texts: list[str]) -> list[dict[str, str]]:
-    try:
-        return [parse_keyword_text(text) for text in texts]
-    except InvalidInput as exc:
-        _fail(str(exc))
+    return _checked(lambda: [parse_keyword_text(text) for text in texts])  # type: ignore[no-any-return]
 
 
 def _check_image(image: Path) -> str:
-    if not image.is_file():
-        _fail(f"image {image} does not exist")
+    if not image.exists():
+        fail(f"image {image} does not exist")
+    _checked(lambda: inputs.image_file(image))
     return str(image)
 
 
 def print_summary(result: Any, out: Path) -> None:
     """A table of the outputs, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"PiktID outputs in {out}")
     for column in ("image", "person", "keyword", "seed", "file"):
         table.add_column(column, overflow="fold")
@@ -128,14 +179,18 @@ def generate_person(
     seed: Seed = None,
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
+    verbose: Verbose = False,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
+    keywords = _checked(lambda: inputs.person_keywords(_parse_keywords(keyword or [])))
+    text = _checked(lambda: inputs.person_prompt(prompt))
+    _checked(lambda: inputs.require_work(person_keywords=keywords, person_prompt=text))
+    _checked(lambda: inputs.person_options(None, seed))
+    source = _check_image(image)
+    _check_credentials(credentials_block)
+    prepare_prefect_environment(verbose=verbose)
     from piktid_prefect.flows import generate_people
 
-    keywords = _parse_keywords(keyword or [])
-    if not keywords and not prompt.strip():
-        _fail("give at least one --keyword Location=value or a --prompt")
-    source = _check_image(image)
     creds = _credentials(credentials_block)
     result = _run(
         lambda: generate_people(
@@ -147,8 +202,10 @@ def generate_person(
             seed=seed,
             stagger_seconds=stagger,
             timeout_seconds=timeout,
-            prompt=prompt,
-        )
+            prompt=text,
+        ),
+        credentials=creds,
+        verbose=verbose,
     )
     print_summary(result, out)
 
@@ -168,14 +225,18 @@ def edit_background(
     seed: Seed = None,
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
+    verbose: Verbose = False,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
+    keywords = _checked(lambda: inputs.background_keywords(_parse_keywords(keyword or [])))
+    if not keywords and not prompt:
+        fail("give at least one --keyword category=value or a --prompt")
+    _checked(lambda: inputs.background_options(None, relight_strength, seed))
+    source = _check_image(image)
+    _check_credentials(credentials_block)
+    prepare_prefect_environment(verbose=verbose)
     from piktid_prefect.flows import edit_backgrounds
 
-    keywords = _parse_keywords(keyword or [])
-    if not keywords and not prompt:
-        _fail("give at least one --keyword category=value or a --prompt")
-    source = _check_image(image)
     creds = _credentials(credentials_block)
     result = _run(
         lambda: edit_backgrounds(
@@ -187,7 +248,9 @@ def edit_background(
             credentials=creds,
             out_dir=str(out),
             timeout_seconds=timeout,
-        )
+        ),
+        credentials=creds,
+        verbose=verbose,
     )
     print_summary(result, out)
 
@@ -215,7 +278,7 @@ def _emulator_module() -> Any:
     try:
         import piktid_prefect.emulator as emulator_module
     except ImportError as exc:  # the [emulator] extra is missing
-        _fail(f"the emulator needs the extra: pip install 'piktid-prefect[emulator]' ({exc})")
+        fail(f"the emulator needs the extra: pip install 'piktid-prefect[emulator]' ({exc})")
     return emulator_module
 
 
@@ -224,22 +287,17 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
         "piktid-output"
     ),
+    verbose: Verbose = False,
 ) -> None:
     """Person and background variations of the bundled photos, on the embedded emulator."""
+    _emulator_module()
+    prepare_prefect_environment(verbose=verbose)
     from piktid_prefect.demo import run_demo
 
-    _emulator_module()
-    try:
-        result, where = run_demo(out)
-    except PiktidError as exc:
-        _fail(_first_line(exc), 1)
+    result, where = _run(lambda: run_demo(out), credentials=None, verbose=verbose)
     print_summary(result, out)
-    Console().print(where)
+    print(where)
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m`
+def main() -> None:  # pragma: no cover - console entry for `python -m piktid_prefect.cli`
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
