@@ -155,6 +155,9 @@ def generate_people(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Replace persons of one image, once per Location keyword.
 
@@ -170,6 +173,14 @@ def generate_people(
         max_in_flight: Bound on generations in flight at once in this process.
         timeout_seconds: How long to wait for each output's notification.
         concurrency_limit: A Prefect global concurrency limit name capping the account.
+        max_credits: Never start more than this many paid generations in this run
+            (retries and re-sent lost starts included); None = no cap.
+        allow_partial: When the balance (or ``max_credits``) is short, make the first
+            outputs that fit (images by name; per image persons by id, keywords as given;
+            then backgrounds) and list the rest as ``left_out``, instead of failing
+            before any start.
+        low_credits_threshold: Emit a ``piktid.credits.low`` event (and log a warning)
+            when the balance after the run is under this.
 
     Example:
         ```python
@@ -191,6 +202,9 @@ def generate_people(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -207,6 +221,9 @@ def edit_backgrounds(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """New backgrounds (and relighting) for one image, once per keyword.
 
@@ -230,6 +247,9 @@ def edit_backgrounds(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -257,10 +277,15 @@ def batch_variations(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Person and background variations for every image of a folder or list, concurrently.
 
     Each image is uploaded once (and not again on re-runs); every output is paid once.
+    ``max_credits``, ``allow_partial``, ``low_credits_threshold``: as in
+    :func:`generate_people` (see the README's "Credits").
     """
     person_kw = _checked_person_keywords(person_keywords or [])
     background_kw = _checked_background_keywords(background_keywords or [])
@@ -289,6 +314,9 @@ def batch_variations(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -307,6 +335,9 @@ def person_and_background_variations(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """One upload; person replacements and background edits of it, side by side."""
     return batch_variations.fn(
@@ -323,4 +354,7 @@ def person_and_background_variations(
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )

@@ -98,6 +98,9 @@ def process_new_images(
     max_in_flight: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
+    max_credits: Annotated[int, Field(ge=0)] | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Make the requested variations of every image in ``inbox`` not processed yet.
 
@@ -108,7 +111,8 @@ def process_new_images(
         storage_block: Name of a saved Prefect filesystem block (``LocalFileSystem``,
             ``RemoteFileSystem``, S3/GCS/Azure blocks...) to read ``inbox`` from.
         persons, relight_strength, credentials, out_dir, stagger_seconds, max_in_flight,
-        timeout_seconds, concurrency_limit: as in :func:`~piktid_prefect.flows.batch_variations`.
+        timeout_seconds, concurrency_limit, max_credits, allow_partial,
+        low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
     person_kw = [validate_person_keyword(cast(dict[str, str], k)) for k in person_keywords or []]
@@ -136,6 +140,9 @@ def process_new_images(
             max_in_flight=max_in_flight,
             timeout_seconds=timeout_seconds,
             concurrency_limit=concurrency_limit,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits_threshold,
         )
     finally:
         if storage_block is not None:

@@ -85,11 +85,14 @@ class RunDisplay:
             self.failed += 1
         self._advance()
 
-    def finish(self, records: Sequence[OutputRecord]) -> None:
-        """Queue the final progress and the table of ``records`` (``close`` waits for them)."""
+    def finish(self, records: Sequence[OutputRecord], *, note: str = "") -> None:
+        """Queue the final progress and the table of ``records`` (``close`` waits for them).
+
+        ``note`` (e.g. the run's credits line) is added to the table's description.
+        """
         self._send(self._update_progress)
         if records:
-            self._send(_create_table, list(records), self._table_key)
+            self._send(_create_table, list(records), self._table_key, note)
 
     def close(self) -> None:
         """Wait until everything queued is sent; send nothing more."""
@@ -146,7 +149,7 @@ def _create_image(record: OutputRecord) -> None:
     create_image_artifact(image_url=record.link, description=f"{record.image}: {who}, {keyword}")
 
 
-def _create_table(records: Sequence[OutputRecord], key: str) -> None:
+def _create_table(records: Sequence[OutputRecord], key: str, note: str = "") -> None:
     rows = [
         {
             "image": r.image,
@@ -160,6 +163,5 @@ def _create_table(records: Sequence[OutputRecord], key: str) -> None:
         }
         for r in records
     ]
-    create_table_artifact(
-        table=rows, key=key, description=f"{len(rows)} PiktID outputs of this run"
-    )
+    description = f"{len(rows)} PiktID outputs of this run" + (f"; {note}" if note else "")
+    create_table_artifact(table=rows, key=key, description=description)

@@ -27,7 +27,7 @@ from typing import Any, cast
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect.runtime import registry, stagger
+from piktid_prefect.runtime import credits, registry, stagger
 from piktid_prefect.runtime.account import Account
 from piktid_prefect.runtime.journal import JobJournal, default_journal
 from piktid_prefect.runtime.notifications import NotificationHub
@@ -42,6 +42,7 @@ from piktid_prefect.runtime.results import (
 from piktid_prefect.runtime.stagger import StaggerPlan
 from piktid_prefect.wire.client import PiktidClient, RetryPolicy
 from piktid_prefect.wire.errors import (
+    BadRequest,
     GenerationFailed,
     GenerationStartUnconfirmed,
     ImageNotFound,
@@ -106,6 +107,7 @@ def upload(
 def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:
     """Send one start; an unconfirmed start comes back as a job with ``confirmed=False``."""
     client = client_for(account)
+    credits.spend_one()  # the run's budget: raises NotEnoughCredits, nothing sent
     try:
         if spec.kind == "person":
             if spec.person_id is None:
@@ -124,6 +126,9 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
         if not isinstance(exc.job, GenerationJob):
             raise
         return exc.job
+    except BadRequest as exc:
+        credits.not_charged(exc)  # refused, nothing paid; a 402 stops the run's new starts
+        raise
 
 
 def wait(account: Account, job: GenerationJob, *, timeout_seconds: float) -> Notification:
