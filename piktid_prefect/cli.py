@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from piktid_prefect import cli_credits
+from piktid_prefect.cli_credits import AllowPartial, DemoCredits, LowCredits, MaxCredits
 from piktid_prefect.wire.errors import InvalidInput, PiktidError, redact
 from piktid_prefect.wire.keywords import parse_keyword_text
 
@@ -107,6 +109,7 @@ def print_summary(result: Any, out: Path) -> None:
         )
     Console().print(table)
     Console().print(f"manifest: {result.manifest_path}")
+    cli_credits.print_credits(result)
 
 
 @app.command("generate-person")
@@ -123,6 +126,9 @@ def generate_person(
     seed: Seed = None,
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
+    max_credits: MaxCredits = None,
+    allow_partial: AllowPartial = False,
+    low_credits: LowCredits = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=..."""
     from piktid_prefect.flows import generate_people
@@ -140,6 +146,9 @@ def generate_person(
             seed=seed,
             stagger_seconds=stagger,
             timeout_seconds=timeout,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits,
         )
     )
     print_summary(result, out)
@@ -160,6 +169,9 @@ def edit_background(
     seed: Seed = None,
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
+    max_credits: MaxCredits = None,
+    allow_partial: AllowPartial = False,
+    low_credits: LowCredits = None,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
     from piktid_prefect.flows import edit_backgrounds
@@ -179,9 +191,15 @@ def edit_background(
             credentials=creds,
             out_dir=str(out),
             timeout_seconds=timeout,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits,
         )
     )
     print_summary(result, out)
+
+
+app.command("plan")(cli_credits.plan)
 
 
 @app.command("emulator")
@@ -191,10 +209,11 @@ def emulator(
     time_scale: Annotated[
         float, typer.Option(help="Real seconds per API second (0.1 = ten times faster).")
     ] = 1.0,
+    demo_credits: DemoCredits = 10,
 ) -> None:
     """Serve the local PiktID emulator (demo account: demo@piktid.local / demo-password)."""
     emulator_module = _emulator_module()
-    config = emulator_module.EmulatorConfig(time_scale=time_scale)
+    config = emulator_module.EmulatorConfig(time_scale=time_scale, demo_credits=demo_credits)
     console.print(
         f"PiktID emulator on http://{host}:{port}/api — export "
         f"PIKTID_BASE_URL=http://{host}:{port}/api PIKTID_EMAIL=demo@piktid.local "

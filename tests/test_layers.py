@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "piktid_prefect"
 
 # Lower number = lower layer. A module may import its own layer and the ones below.
 LAYERS = {"wire": 0, "runtime": 1, "surface": 2, "entry": 3}
-ENTRY_POINTS = {"piktid_prefect.cli", "piktid_prefect.demo"}
+ENTRY_POINTS = {"piktid_prefect.cli", "piktid_prefect.cli_credits", "piktid_prefect.demo"}
 # What the emulator (a package of its own) may use from the library: the wire's vocabulary.
 EMULATOR_MAY_USE = (
     "piktid_prefect.wire.models",
