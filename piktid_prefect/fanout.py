@@ -218,10 +218,7 @@ def _spend(
     """The run's spend; the balance is read again (one ``GET /me``) only if it paid."""
     balance_after = balance_before
     if ledger.sent:
-        try:
-            balance_after = read_balance(credentials)
-        except PiktidError:  # the outputs matter more than the figure
-            balance_after = None
+        balance_after = read_balance(credentials)
     return CreditSummary(
         spent=ledger.spent,
         starts_sent=ledger.sent,

@@ -28,11 +28,14 @@ are a lower bound ("at least").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 from prefect.results import get_result_store
 from pydantic import BaseModel, Field
 
@@ -51,6 +54,7 @@ from piktid_prefect.tasks import (
     upload_cache_key,
     upload_image,
 )
+from piktid_prefect.wire.errors import AuthenticationFailed, PiktidError
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import Person
 
@@ -64,6 +68,8 @@ __all__ = [
     "preflight",
     "read_balance",
 ]
+
+logger = logging.getLogger(__name__)
 
 OutputStatus = Literal["delivered", "cached", "to pay", "left out", "persons unknown"]
 Work = tuple[UploadedImage, GenerationSpec]
@@ -85,7 +91,7 @@ class CreditPlan(BaseModel):
     """What a run would make and spend; made with no upload and no start."""
 
     outputs: list[PlannedOutput] = Field(default_factory=list, description="Every output.")
-    balance: float = Field(description="The account's credits now (GET /me).")
+    balance: float | None = Field(description="The account's credits now (GET /me), if known.")
     max_credits: int | None = Field(None, description="The run's cap, if any.")
 
     def count(self, status: OutputStatus) -> int:
@@ -113,7 +119,9 @@ class CreditPlan(BaseModel):
         needs = f"{'' if self.exact else 'at least '}{self.credits_needed}"
         text = f"{len(self.outputs)} outputs: {', '.join(parts) or 'none'}; needs {needs}"
         cap = "" if self.max_credits is None else f", max_credits {self.max_credits}"
-        return f"{text} credits, the account has {credits.format_credits(self.balance)}{cap}"
+        has = "balance unknown" if self.balance is None else "the account has "
+        has += "" if self.balance is None else credits.format_credits(self.balance)
+        return f"{text} credits, {has}{cap}"
 
 
 @dataclass
@@ -127,9 +135,23 @@ class Preflight:
     balance: float | None = None
 
 
-def read_balance(account: PiktidCredentials) -> float:
-    """The account's credits: one ``GET /me``."""
-    return float(generation.client_for(account).me().credits)
+def read_balance(account: PiktidCredentials) -> float | None:
+    """The account's credits: one ``GET /me``; None if the answer does not say.
+
+    A failed read (other than refused credentials) is logged, not raised: the run goes on
+    without the balance check, and a ``402`` would still stop its starts.
+    """
+    try:
+        me = generation.client_for(account).me()
+    except AuthenticationFailed:
+        raise
+    except PiktidError as exc:
+        _logger().warning("Could not read the PiktID balance (GET /me): %s", exc)
+        return None
+    if "credits" not in me.model_fields_set:
+        _logger().warning("GET /me did not say the balance: the run goes on without the check")
+        return None
+    return float(me.credits)
 
 
 def preflight(
@@ -161,7 +183,7 @@ def preflight(
     if to_pay or cached:
         result.balance = read_balance(account)
     chosen, left_out = credits.affordable(
-        to_pay, result.balance or 0.0, max_credits, allow_partial=allow_partial
+        to_pay, result.balance, max_credits, allow_partial=allow_partial
     )
     result.paid = len(chosen)
     result.left_out = [work[index] for index in left_out]
@@ -237,6 +259,13 @@ def local_image(
         source=str(Path(path).resolve()),
     )
     return image, persons is not None
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()  # shown with the run in the UI
+    except MissingContextError:  # a plan, outside any run
+        return logger
 
 
 def _delivered(out_dir: str) -> dict[str, OutputRecord]:

@@ -175,14 +175,15 @@ def not_charged(exc: BadRequest) -> None:
 
 
 def affordable(
-    to_pay: Sequence[T], balance: float, max_credits: int | None, *, allow_partial: bool
+    to_pay: Sequence[T], balance: float | None, max_credits: int | None, *, allow_partial: bool
 ) -> tuple[list[T], list[T]]:
     """The outputs a run may pay for, in the order given, and the ones left out.
 
     Args:
         to_pay: The outputs not yet delivered or cached, in the flow's order (images by
             name; per image: persons by id, then keywords as given; then backgrounds).
-        balance: The account's credits (``GET /me``).
+        balance: The account's credits (``GET /me``); None when unknown (only
+            ``max_credits`` limits then, and a 402 stops the run).
         max_credits: The run's cap, if any.
         allow_partial: Make the first ones that fit instead of refusing the run.
 
@@ -190,14 +191,15 @@ def affordable(
         NotEnoughCredits: Short of credits and ``allow_partial`` is False. Nothing started.
     """
     needed = len(to_pay) * CREDITS_PER_OUTPUT
-    can_pay = math.floor(balance / CREDITS_PER_OUTPUT) if balance > 0 else 0
-    limit, reason = can_pay, "balance"
+    limit, reason = len(to_pay), "balance"
+    if balance is not None:
+        limit = math.floor(balance / CREDITS_PER_OUTPUT) if balance > 0 else 0
     if max_credits is not None and max_credits // CREDITS_PER_OUTPUT < limit:
         limit, reason = max_credits // CREDITS_PER_OUTPUT, "max_credits"
     if len(to_pay) <= limit:
         return list(to_pay), []
     if not allow_partial:
-        if reason == "balance":
+        if reason == "balance" and balance is not None:
             message = f"needs {needed} credits, the account has {format_credits(balance)}"
         else:
             message = f"needs {needed} credits, max_credits is {max_credits}"
