@@ -168,7 +168,6 @@ def run_outputs(
             fail=fail,
         )
         spend = _spend(credentials, check.balance, credits.ledger(budget), failures)
-        spend.max_credits = max_credits
         _warn_if_low(credentials, spend, low_credits_threshold)
         outputs.sort(key=lambda r: r.path)
         display.finish(outputs, note=spend.line())  # sent while the manifest is written
@@ -224,6 +223,7 @@ def _spend(
         starts_sent=ledger.sent,
         balance_before=balance_before,
         balance_after=balance_after,
+        max_credits=ledger.max_credits,
         not_started=sum(map(_not_started, failures)),
     )
 
