@@ -105,8 +105,9 @@ class CreditPlan(BaseModel):
 
     @property
     def credits_needed(self) -> int:
-        """Credits the run would spend (a lower bound when not :attr:`exact`)."""
-        paid = self.count("to pay") + self.count("persons unknown")
+        """Credits the outputs not yet made need (a lower bound when not :attr:`exact`);
+        the ones marked ``left out`` are those the balance or ``max_credits`` cannot pay."""
+        paid = self.count("to pay") + self.count("left out") + self.count("persons unknown")
         return paid * credits.CREDITS_PER_OUTPUT
 
     def line(self) -> str:

@@ -75,6 +75,7 @@ def test_plan_of_an_image_never_uploaded_cannot_know_its_persons(
     assert not unknown.exact and "needs at least 1 credits" in unknown.line()
     # Two named persons, one credit: the second one would be left out.
     assert [(o.person, o.status) for o in named.outputs] == [(0, "to pay"), (2, "left out")]
+    assert "needs 2 credits, the account has 1" in named.line()
     stats = piktid_emulator.stats(account.email)
     assert requests_to(stats, "/edit/target") == 0
     assert requests_to(stats, "/me") == 2
