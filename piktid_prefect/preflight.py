@@ -170,6 +170,7 @@ def preflight(
             is False. Nothing was started.
     """
     result = Preflight()
+    store = _generation_results()
     delivered = _delivered(out_dir)
     to_pay: list[int] = []
     cached: list[int] = []
@@ -177,7 +178,7 @@ def preflight(
         record = _delivered_record(delivered, out_dir, image, spec)
         if record is not None:
             result.delivered.append(record)
-        elif _is_cached(account, image, spec):
+        elif _is_cached(store, account, image, spec):
             cached.append(index)
         else:
             to_pay.append(index)
@@ -201,13 +202,14 @@ def plan_outputs(
     unknown: Sequence[PlannedOutput] = (),
 ) -> CreditPlan:
     """The plan of ``work`` (outputs whose persons are known) plus ``unknown`` ones."""
+    store = _generation_results()
     delivered = _delivered(out_dir)
     statuses: list[OutputStatus] = []
     to_pay: list[int] = []
     for index, (image, spec) in enumerate(work):
         if _delivered_record(delivered, out_dir, image, spec) is not None:
             statuses.append("delivered")
-        elif _is_cached(account, image, spec):
+        elif _is_cached(store, account, image, spec):
             statuses.append("cached")
         else:
             statuses.append("to pay")
@@ -290,11 +292,17 @@ def _delivered_record(
     return record if (Path(out_dir) / name).is_file() else None
 
 
-def _is_cached(account: PiktidCredentials, image: UploadedImage, spec: GenerationSpec) -> bool:
+def _generation_results() -> Any:
+    """Where ``generate_output`` keeps its results (the store its cache reads)."""
+    return cast(Any, get_result_store()).update_for_task(generate_output, _sync=True)
+
+
+def _is_cached(
+    store: Any, account: PiktidCredentials, image: UploadedImage, spec: GenerationSpec
+) -> bool:
     key = generation_cache_key(
         cast(Any, None), {"credentials": account, "image": image, "spec": spec}
     )
-    store = cast(Any, get_result_store()).update_for_task(generate_output, _sync=True)
     try:
         return bool(store.exists(key))
     except Exception:  # unreadable: count it as paid (the conservative side)
