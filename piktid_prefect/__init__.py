@@ -38,6 +38,13 @@ if TYPE_CHECKING:
         person_and_background_variations,
     )
     from piktid_prefect.inbox import process_new_images
+    from piktid_prefect.plan import (
+        plan_batch_variations,
+        plan_edit_backgrounds,
+        plan_generate_people,
+    )
+    from piktid_prefect.preflight import CreditPlan
+    from piktid_prefect.runtime.credits import CreditSummary
     from piktid_prefect.runtime.results import (
         GenerationResult,
         GenerationSpec,
@@ -58,7 +65,9 @@ if TYPE_CHECKING:
         GenerationFailed,
         GenerationStartUnconfirmed,
         ImageNotFound,
+        InsufficientCredits,
         InvalidInput,
+        NotEnoughCredits,
         NotificationTimeout,
         PiktidAPIError,
         PiktidError,
@@ -98,6 +107,12 @@ _EXPORTS: dict[str, str] = {
     ),
     "process_new_images": "piktid_prefect.inbox",
     **dict.fromkeys(
+        ["plan_batch_variations", "plan_edit_backgrounds", "plan_generate_people"],
+        "piktid_prefect.plan",
+    ),
+    "CreditPlan": "piktid_prefect.preflight",
+    "CreditSummary": "piktid_prefect.runtime.credits",
+    **dict.fromkeys(
         ["GenerationResult", "GenerationSpec", "OutputRecord", "UploadedImage"],
         "piktid_prefect.runtime.results",
     ),
@@ -121,7 +136,9 @@ _EXPORTS: dict[str, str] = {
             "GenerationFailed",
             "GenerationStartUnconfirmed",
             "ImageNotFound",
+            "InsufficientCredits",
             "InvalidInput",
+            "NotEnoughCredits",
             "NotificationTimeout",
             "PiktidAPIError",
             "PiktidError",
@@ -139,6 +156,8 @@ __all__ = [
     "AsyncPiktidClient",
     "AuthenticationFailed",
     "BackgroundOptions",
+    "CreditPlan",
+    "CreditSummary",
     "FailedOutput",
     "GenerationFailed",
     "GenerationJob",
@@ -146,7 +165,9 @@ __all__ = [
     "GenerationSpec",
     "GenerationStartUnconfirmed",
     "ImageNotFound",
+    "InsufficientCredits",
     "InvalidInput",
+    "NotEnoughCredits",
     "Notification",
     "NotificationTimeout",
     "OutputRecord",
@@ -171,6 +192,9 @@ __all__ = [
     "generate_output",
     "generate_people",
     "person_and_background_variations",
+    "plan_batch_variations",
+    "plan_edit_backgrounds",
+    "plan_generate_people",
     "process_new_images",
     "start_background_edit",
     "start_person_generation",

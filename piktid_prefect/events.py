@@ -9,7 +9,7 @@ from prefect.events import emit_event
 from piktid_prefect.runtime.results import GenerationResult, GenerationSpec, UploadedImage
 from piktid_prefect.wire.errors import redact
 
-__all__ = ["emit_generation_event"]
+__all__ = ["emit_credits_low_event", "emit_generation_event"]
 
 
 def emit_generation_event(
@@ -35,3 +35,16 @@ def emit_generation_event(
     if error is not None:
         payload.update(error_type=type(error).__name__, error=redact(str(error)))
     emit_event(event=f"piktid.generation.{outcome}", resource=resource, payload=payload)
+
+
+def emit_credits_low_event(account_key: str, balance: float, threshold: float, spent: int) -> None:
+    """Emit ``piktid.credits.low``: the balance fell under the threshold the user set.
+
+    The resource is the account (its secret-free key), so an automation can match one
+    account: ``{"prefect.resource.id": "piktid.account.<key>"}``.
+    """
+    emit_event(
+        event="piktid.credits.low",
+        resource={"prefect.resource.id": f"piktid.account.{account_key}"},
+        payload={"balance": balance, "threshold": threshold, "spent_by_run": spent},
+    )

@@ -5,6 +5,11 @@ flight holds a thread); each person's first generation is submitted first, and t
 person's follow-ups wait for the stagger behind it (see :mod:`piktid_prefect.runtime.stagger`).
 Every delivered output is written and listed in ``manifest.json`` even when others fail;
 then the run fails naming the ones that did.
+
+Before the first start the run counts what it will pay for and reads the balance
+(:mod:`piktid_prefect.preflight`); outputs already in ``manifest.json`` are handed back
+without a task. Every start counts against the run's ``max_credits``, and the first
+``402`` stops the run's new starts (:mod:`piktid_prefect.runtime.credits`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,10 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.runtime import stagger
+from piktid_prefect.events import emit_credits_low_event
+from piktid_prefect.preflight import preflight, read_balance
+from piktid_prefect.runtime import credits, stagger
+from piktid_prefect.runtime.credits import CreditBudget, CreditSummary
 from piktid_prefect.runtime.generation import writable_folder
 from piktid_prefect.runtime.results import (
     GenerationResult,
@@ -33,7 +42,12 @@ from piktid_prefect.runtime.results import (
 from piktid_prefect.runtime.stagger import Planned
 from piktid_prefect.tasks import download_result, generate_output, upload_image
 from piktid_prefect.ui import RunDisplay
-from piktid_prefect.wire.errors import PiktidError
+from piktid_prefect.wire.errors import (
+    InsufficientCredits,
+    InvalidInput,
+    NotEnoughCredits,
+    PiktidError,
+)
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
@@ -70,6 +84,10 @@ class VariationsResult(BaseModel):
         description="Outputs this run started (and paid) more than once: the server failed "
         "or never reported their first start.",
     )
+    left_out: list[FailedOutput] = Field(
+        default_factory=list, description="Outputs allow_partial left out for lack of credits."
+    )
+    credits: CreditSummary | None = Field(None, description="What the run spent.")
 
 
 def upload_all(
@@ -98,16 +116,41 @@ def run_outputs(
     timeout_seconds: float,
     concurrency_limit: str | None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
-    """Generate and download every (image, spec) concurrently, inside the current flow."""
+    """Generate and download every (image, spec) concurrently, inside the current flow.
+
+    Raises:
+        NotEnoughCredits: Before any start, when the balance or ``max_credits`` is short
+            (unless ``allow_partial``); after the run, naming the outputs not started
+            because ``max_credits`` was used up or the account answered 402.
+        PiktidError: Some outputs failed (the delivered ones are written).
+    """
     logger = get_run_logger()
+    if max_credits is not None and max_credits < 0:
+        raise InvalidInput(f"max_credits must be 0 or more, not {max_credits}")
     # A folder that cannot be written is refused before the first credit is spent.
     writable_folder(out_dir)
     # The same output asked twice (a repeated keyword, an image listed twice) is made once:
     # two concurrent runs of one cache key would both pay.
     unique = {(image.sha256, spec.model_dump_json()): (image, spec) for image, spec in work}
     work = list(unique.values())
-    display = RunDisplay(len(work), originals=[image for image, _ in work])
+    # Before the first start: what is delivered, cached, to pay; refuse what cannot be paid.
+    check = preflight(
+        credentials, work, out_dir, max_credits=max_credits, allow_partial=allow_partial
+    )
+    left_out = [_failed(image, spec, "not enough credits") for image, spec in check.left_out]
+    if left_out:
+        logger.warning(
+            "allow_partial: %d outputs left out for lack of credits: %s",
+            len(left_out),
+            "; ".join(_label(f) for f in left_out),
+        )
+    budget = CreditBudget(run_key=uuid.uuid4().hex, max_credits=max_credits)
+    total = len(check.delivered) + len(check.to_run)
+    display = RunDisplay(total, originals=[image for image, _ in work])
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
     paid_again: list[GenerationResult] = []
@@ -115,26 +158,20 @@ def run_outputs(
     def deliver(record: OutputRecord) -> None:
         outputs.append(record)
         display.delivered(record)
-        logger.info("%d/%d delivered %s", display.done, len(work), Path(record.path).name)
+        logger.info("%d/%d delivered %s", display.done, total, Path(record.path).name)
 
     def fail(image: UploadedImage, spec: GenerationSpec, exc: BaseException) -> None:
         display.failed_one()
-        logger.warning("%d/%d failed: %s", display.done, len(work), exc)
-        failures.append(
-            FailedOutput(
-                image=image.name,
-                kind=spec.kind,
-                person=spec.person_id,
-                keyword=spec.keyword,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-        )
+        logger.warning("%d/%d failed: %s", display.done, total, exc)
+        failures.append(_failed(image, spec, f"{type(exc).__name__}: {exc}"))
 
     try:
+        for record in check.delivered:  # listed in manifest.json, file present: no task
+            deliver(record)
         _fan_out(
             credentials,
             stagger.in_stagger_order(
-                work, account_key=credentials.account_key, stagger_seconds=stagger_seconds
+                check.to_run, account_key=credentials.account_key, stagger_seconds=stagger_seconds
             ),
             out_dir=out_dir,
             window=2 * (max_in_flight or DEFAULT_MAX_IN_FLIGHT),
@@ -143,23 +180,31 @@ def run_outputs(
                 "max_in_flight": max_in_flight,
                 "concurrency_limit": concurrency_limit,
                 "output_retries": output_retries,
+                "budget": budget,
             },
             deliver=deliver,
             fail=fail,
             paid_again=paid_again.append,
         )
+        spend = _spend(credentials, check.balance, credits.ledger(budget), failures)
+        _warn_if_low(credentials, spend, low_credits_threshold)
         outputs.sort(key=lambda r: r.path)
-        display.finish(outputs)  # sent while the manifest is written
+        display.finish(outputs, note=spend.line())  # sent while the manifest is written
         manifest_path = ""
         if outputs:
-            manifest_path = str(Manifest.merged(out_dir, outputs).write(out_dir))
+            manifest = Manifest.merged(out_dir, outputs).model_copy(update={"credits": spend})
+            manifest_path = str(manifest.write(out_dir))
         elif Path(out_dir, "manifest.json").exists():
             # Nothing delivered this time: the earlier manifest stays as it was.
             manifest_path = str(Path(out_dir, "manifest.json"))
     finally:
         display.close()
     logger.info(
-        "%d of %d outputs delivered to %s", len(outputs), len(work), os.path.abspath(out_dir)
+        "%d of %d outputs delivered to %s; %s",
+        len(outputs),
+        total,
+        os.path.abspath(out_dir),
+        spend.line(),
     )
     if paid_again:
         logger.warning(
@@ -167,21 +212,81 @@ def run_outputs(
             len(paid_again),
             "; ".join(f"{r.job.label}: {r.paid_again[0]}" for r in paid_again[:5]),
         )
-    result = VariationsResult(
+    if failures:
+        _raise_for_failures(failures, total, manifest_path or out_dir)
+    return VariationsResult(
         outputs=outputs,
         failures=failures,
         manifest_path=manifest_path,
         paid_again=len(paid_again),
+        left_out=left_out,
+        credits=spend,
     )
-    if failures:
-        listed = "; ".join(
-            f"{f.image} {f.kind} person={f.person} {f.keyword}: {f.error}" for f in failures[:10]
+
+
+def _failed(image: UploadedImage, spec: GenerationSpec, error: str) -> FailedOutput:
+    return FailedOutput(
+        image=image.name, kind=spec.kind, person=spec.person_id, keyword=spec.keyword, error=error
+    )
+
+
+def _label(f: FailedOutput) -> str:
+    return f"{f.image} {f.kind} person={f.person} {f.keyword}"
+
+
+def _spend(
+    credentials: PiktidCredentials,
+    balance_before: float | None,
+    ledger: credits.RunLedger,
+    failures: Sequence[FailedOutput],
+) -> CreditSummary:
+    """The run's spend; the balance is read again (one ``GET /me``) only if it paid."""
+    balance_after = balance_before
+    if ledger.sent:
+        balance_after = read_balance(credentials)
+    return CreditSummary(
+        spent=ledger.spent,
+        starts_sent=ledger.sent,
+        balance_before=balance_before,
+        balance_after=balance_after,
+        max_credits=ledger.max_credits,
+        not_started=sum(map(_not_started, failures)),
+    )
+
+
+def _warn_if_low(
+    credentials: PiktidCredentials, spend: CreditSummary, threshold: float | None
+) -> None:
+    balance = spend.balance_after
+    if threshold is not None and balance is not None and balance < threshold:
+        get_run_logger().warning(
+            "PiktID credits are low: %s left (threshold %s)",
+            credits.format_credits(balance),
+            credits.format_credits(threshold),
         )
-        raise PiktidError(
-            f"{len(failures)} of {len(work)} outputs failed (delivered ones are in "
-            f"{manifest_path or out_dir}): {listed}"
-        )
-    return result
+        emit_credits_low_event(credentials.account_key, balance, threshold, spend.spent)
+
+
+def _not_started(failure: FailedOutput) -> bool:
+    """Refused for lack of credits (a 402, or a start the run did not send): nothing paid."""
+    return failure.error.startswith((NotEnoughCredits.__name__, InsufficientCredits.__name__))
+
+
+def _raise_for_failures(failures: Sequence[FailedOutput], total: int, where: str) -> None:
+    not_started = [f for f in failures if _not_started(f)]
+    failed = [f for f in failures if f not in not_started]
+    listed = "; ".join(f"{_label(f)}: {f.error}" for f in failed[:10])
+    message = f"{len(failed)} of {total} outputs failed (delivered ones are in {where})"
+    message += f": {listed}" if failed else ""
+    if not not_started:
+        raise PiktidError(message)
+    stops = [f.error for f in not_started if "not started: " in f.error] or [not_started[0].error]
+    reason = stops[0].split("not started: ", 1)[-1]
+    stopped = f"{len(not_started)} of {total} outputs were not started: {reason}"
+    raise NotEnoughCredits(
+        f"{stopped}; {message}" if failed else f"{stopped} (delivered ones are in {where})",
+        reason="max_credits" if "max_credits" in reason else "balance",
+    )
 
 
 def _fan_out(

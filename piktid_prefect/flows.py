@@ -171,6 +171,9 @@ def generate_people(
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
     prompt: str = "",
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Replace persons of one image, once per Location keyword (or once for a prompt).
 
@@ -191,6 +194,14 @@ def generate_people(
             is started again in this run — each a paid start, shown in the summary.
         prompt: Free text describing the new person ("a woman in a red dress"), sent
             with every keyword, or alone when there is none.
+        max_credits: Never start more than this many paid generations in this run
+            (retries and re-sent lost starts included); None = no cap.
+        allow_partial: When the balance (or ``max_credits``) is short, make the first
+            outputs that fit (images by name; per image persons by id, keywords as given;
+            then backgrounds) and list the rest as ``left_out``, instead of failing
+            before any start.
+        low_credits_threshold: Emit a ``piktid.credits.low`` event (and log a warning)
+            when the balance after the run is under this.
 
     Example:
         ```python
@@ -216,6 +227,9 @@ def generate_people(
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -233,6 +247,9 @@ def edit_backgrounds(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """New backgrounds (and relighting) for one image, once per keyword.
 
@@ -257,6 +274,9 @@ def edit_backgrounds(
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -277,12 +297,17 @@ def batch_variations(
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
     person_prompt: str = "",
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Person and background variations for every image of a folder or list, concurrently.
 
     Each image is uploaded once (and not again on re-runs); every output is paid once.
     ``prompt`` describes backgrounds; ``person_prompt`` describes the new persons (sent
     with every person keyword, or alone when there is none).
+    ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``: as in
+    :func:`generate_people` (see the README's "Credits").
     """
     person_kw = inputs.person_keywords(person_keywords or [])
     background_kw = inputs.background_keywords(background_keywords or [])
@@ -315,6 +340,9 @@ def batch_variations(
         timeout_seconds=timeout_seconds,
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )
 
 
@@ -335,6 +363,9 @@ def person_and_background_variations(
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
     person_prompt: str = "",
+    max_credits: int | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """One upload; person replacements and background edits of it, side by side.
 
@@ -356,4 +387,7 @@ def person_and_background_variations(
         concurrency_limit=concurrency_limit,
         output_retries=output_retries,
         person_prompt=person_prompt,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits_threshold,
     )

@@ -98,6 +98,9 @@ def process_new_images(
     timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
+    max_credits: Annotated[int, Field(ge=0)] | None = None,
+    allow_partial: bool = False,
+    low_credits_threshold: float | None = None,
 ) -> VariationsResult:
     """Make the requested variations of every image in ``inbox`` not processed yet.
 
@@ -108,8 +111,8 @@ def process_new_images(
         storage_block: Name of a saved Prefect filesystem block (``LocalFileSystem``,
             ``RemoteFileSystem``, S3/GCS/Azure blocks...) to read ``inbox`` from.
         persons, relight_strength, credentials, out_dir, stagger_seconds, max_in_flight,
-        timeout_seconds, concurrency_limit, output_retries: as in
-        :func:`~piktid_prefect.flows.batch_variations`.
+        timeout_seconds, concurrency_limit, output_retries, max_credits, allow_partial,
+        low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     logger = get_run_logger()
     person_kw = inputs.person_keywords(cast(list[dict[str, str]], person_keywords or []))
@@ -137,6 +140,9 @@ def process_new_images(
             timeout_seconds=timeout_seconds,
             concurrency_limit=concurrency_limit,
             output_retries=output_retries,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits_threshold,
         )
     finally:
         if storage_block is not None:

@@ -29,7 +29,7 @@ from prefect.tasks import exponential_backoff
 from piktid_prefect._twins import declared_task
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.events import emit_generation_event
-from piktid_prefect.runtime import generation
+from piktid_prefect.runtime import credits, generation
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
@@ -205,6 +205,7 @@ def generate_output(
     max_in_flight: int | None = None,
     concurrency_limit: str | None = None,
     output_retries: int = 1,
+    budget: credits.CreditBudget | None = None,
 ) -> GenerationResult:
     """Start one generation and wait for it: cached on the output's identity.
 
@@ -222,6 +223,8 @@ def generate_output(
             notification) or never reported is started again — each a paid start,
             listed in ``result.paid_again``. Prefect's own retries never start a paid
             generation again.
+        budget: The run whose ``max_credits`` every start of this output counts against
+            (see :mod:`piktid_prefect.runtime.credits`).
     """
     account = resolve_credentials(credentials)
     options: dict[str, Any] = {
@@ -233,7 +236,8 @@ def generate_output(
     }
     try:
         try:
-            result = generation.generate(account, image, spec, **options)
+            with credits.charged_to(budget):
+                result = generation.generate(account, image, spec, **options)
         except ImageNotFound:
             # PiktID forgot the image (uploads live 24 h): nothing was paid. This task
             # owns uploads: upload again, past the upload cache, and start once more.
@@ -242,7 +246,8 @@ def generate_output(
             image = upload_image.with_options(refresh_cache=True)(
                 account, image.source, name=image.name
             )
-            result = generation.generate(account, image, spec, **options)
+            with credits.charged_to(budget):
+                result = generation.generate(account, image, spec, **options)
     except Exception as exc:
         emit_generation_event("failed", image, spec, error=exc)
         raise

@@ -154,11 +154,14 @@ class RunDisplay:
             self.failed += 1
         self._advance()
 
-    def finish(self, records: Sequence[OutputRecord]) -> None:
-        """Queue the final progress, the sheets and the table (``close`` waits for them)."""
+    def finish(self, records: Sequence[OutputRecord], *, note: str = "") -> None:
+        """Queue the final progress, the sheets and the table (``close`` waits for them).
+
+        ``note`` (e.g. the run's credits line) is added to the table's description.
+        """
         self._send(self._update_progress)
         if records:
-            self._send(self._create_sheets_and_table, list(records))
+            self._send(self._create_sheets_and_table, list(records), note)
 
     def close(self) -> None:
         """Wait until everything queued is sent; send nothing more."""
@@ -221,7 +224,7 @@ class RunDisplay:
             markdown=markdown, description=f"{record.image}: {' · '.join(label)}"
         )
 
-    def _create_sheets_and_table(self, records: list[OutputRecord]) -> None:
+    def _create_sheets_and_table(self, records: list[OutputRecord], note: str = "") -> None:
         rows = _table_rows(records)
         # The table is always sent whole: pictures get what it leaves of the budget.
         table_bytes = len(json.dumps(rows, default=str)) + len(rows) * _SHEET_LINK_BYTES
@@ -256,7 +259,8 @@ class RunDisplay:
                 for row in rows
             ],
             key=self._table_key,
-            description=f"{len(rows)} PiktID outputs of this run{sheets}",
+            description=f"{len(rows)} PiktID outputs of this run{sheets}"
+            + (f"; {note}" if note else ""),
         )
 
     def _sheet(self, outputs: list[OutputRecord]) -> str:

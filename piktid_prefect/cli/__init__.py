@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import typer
 
 from piktid_prefect import inputs
+from piktid_prefect.cli import _credits as cli_credits
+from piktid_prefect.cli._credits import AllowPartial, DemoCredits, LowCredits, MaxCredits
 from piktid_prefect.cli._environment import prepare_prefect_environment
 from piktid_prefect.cli._errors import console, fail, first_line, report_error
 from piktid_prefect.wire.errors import InvalidInput
@@ -154,6 +156,7 @@ def print_summary(result: Any, out: Path) -> None:
         )
     Console().print(table)
     Console().print(f"manifest: {result.manifest_path}")
+    cli_credits.print_credits(result)
 
 
 @app.command("generate-person")
@@ -180,6 +183,9 @@ def generate_person(
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
     verbose: Verbose = False,
+    max_credits: MaxCredits = None,
+    allow_partial: AllowPartial = False,
+    low_credits: LowCredits = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
     keywords = _checked(lambda: inputs.person_keywords(_parse_keywords(keyword or [])))
@@ -203,6 +209,9 @@ def generate_person(
             stagger_seconds=stagger,
             timeout_seconds=timeout,
             prompt=text,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits,
         ),
         credentials=creds,
         verbose=verbose,
@@ -226,6 +235,9 @@ def edit_background(
     credentials_block: Block = None,
     timeout: Timeout = 600.0,
     verbose: Verbose = False,
+    max_credits: MaxCredits = None,
+    allow_partial: AllowPartial = False,
+    low_credits: LowCredits = None,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
     keywords = _checked(lambda: inputs.background_keywords(_parse_keywords(keyword or [])))
@@ -248,11 +260,17 @@ def edit_background(
             credentials=creds,
             out_dir=str(out),
             timeout_seconds=timeout,
+            max_credits=max_credits,
+            allow_partial=allow_partial,
+            low_credits_threshold=low_credits,
         ),
         credentials=creds,
         verbose=verbose,
     )
     print_summary(result, out)
+
+
+app.command("plan")(cli_credits.plan)
 
 
 @app.command("emulator")
@@ -262,10 +280,11 @@ def emulator(
     time_scale: Annotated[
         float, typer.Option(help="Real seconds per API second (0.1 = ten times faster).")
     ] = 1.0,
+    demo_credits: DemoCredits = 10,
 ) -> None:
     """Serve the local PiktID emulator (demo account: demo@piktid.local / demo-password)."""
     emulator_module = _emulator_module()
-    config = emulator_module.EmulatorConfig(time_scale=time_scale)
+    config = emulator_module.EmulatorConfig(time_scale=time_scale, demo_credits=demo_credits)
     console.print(
         f"PiktID emulator on http://{host}:{port}/api — export "
         f"PIKTID_BASE_URL=http://{host}:{port}/api PIKTID_EMAIL=demo@piktid.local "

@@ -28,7 +28,7 @@ from typing import Any, cast
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
-from piktid_prefect.runtime import lost_starts, registry, stagger
+from piktid_prefect.runtime import credits, lost_starts, registry, stagger
 from piktid_prefect.runtime.account import Account
 from piktid_prefect.runtime.journal import JobJournal, default_journal
 from piktid_prefect.runtime.lost_starts import StartLedger
@@ -44,10 +44,13 @@ from piktid_prefect.runtime.results import (
 from piktid_prefect.runtime.stagger import StaggerPlan
 from piktid_prefect.wire.client import PiktidClient, RetryPolicy
 from piktid_prefect.wire.errors import (
+    BadRequest,
     GenerationFailed,
     GenerationStartUnconfirmed,
     ImageNotFound,
+    InsufficientCredits,
     InvalidConfiguration,
+    NotEnoughCredits,
     NotificationTimeout,
     RunStopped,
 )
@@ -139,6 +142,7 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
     if _stopped(account).is_set():
         raise RunStopped(f"not started, the run was stopped: {spec.kind} {spec.keyword}")
     client = client_for(account)
+    credits.spend_one()  # the run's budget: raises NotEnoughCredits, nothing sent
     ledger = ledger_for(account)
     with ledger.sending(partial(_balance, account)):
         try:
@@ -160,6 +164,9 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
                 raise
             ledger.lost(exc.job)
             return exc.job
+        except BadRequest as exc:
+            credits.not_charged(exc)  # refused, nothing paid; a 402 stops the run's new starts
+            raise
     ledger.confirmed()
     return job
 
@@ -250,8 +257,8 @@ def generate(
                     raise
                 paid_again.append(f"{type(exc).__name__}: {exc}")
                 job = _start_again(account, image, spec, output_id, journal)
-            except ImageNotFound:
-                journal.settle(output_id)  # never started: nothing to collect later
+            except (ImageNotFound, NotEnoughCredits, InsufficientCredits):
+                journal.settle(output_id)  # not started again: nothing to collect later
                 raise
             resumed = None
         # Any other failure (credentials revoked mid-wait, a crash) keeps the entry: a

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from piktid_prefect.runtime.credits import CreditSummary
 from piktid_prefect.wire.keywords import keyword_slug
 from piktid_prefect.wire.models import GenerationJob, JobKind, Person
 
@@ -142,6 +143,7 @@ class Manifest(BaseModel):
     """``manifest.json``: every output of a run."""
 
     outputs: list[OutputRecord] = Field(default_factory=list, description="Delivered outputs.")
+    credits: CreditSummary | None = Field(None, description="What the last run spent.")
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``folder/manifest.json`` atomically and return its path."""

@@ -19,6 +19,7 @@ from piktid_prefect.wire.errors import (
     BadRequest,
     GenerationStartUnconfirmed,
     ImageNotFound,
+    InsufficientCredits,
     RateLimited,
     ServerError,
     TransportError,
@@ -88,6 +89,8 @@ def raise_for_status(
         )
     if status >= 500:
         raise ServerError(message, status_code=status, endpoint=endpoint)
+    if status == 402:
+        raise InsufficientCredits(message, status_code=status, endpoint=endpoint)
     # PiktID answers 405 as well as 404 for an unknown or expired (24 h) image id.
     if status in (404, 405) and image_id is not None:
         message = f"image {image_id}: {message}"

@@ -14,12 +14,15 @@ PiktidError
 │   ├── RateLimited                          429, carries ``retry_after_seconds``
 │   ├── ServerError                          5xx
 │   └── BadRequest                           other 4xx, carries the server's message
-│       └── ImageNotFound                    image id expired (24 h) or unknown
+│       ├── ImageNotFound                    image id expired (24 h) or unknown
+│       └── InsufficientCredits              402: the account cannot pay for the start
 ├── TransportError                           no usable answer: connection refused/reset, timeout
 │   └── GenerationStartUnconfirmed           a start request was sent, its answer was lost
 ├── GenerationFailed                         an ``error`` notification: ``tasks``, ``msg``
 ├── RunStopped                               the run was cancelled: no new start, waits end
-└── NotificationTimeout                      no notification for a job before the deadline
+├── NotificationTimeout                      no notification for a job before the deadline
+└── NotEnoughCredits                         not started: the balance or the run's max_credits
+                                             is short (before the run, or after a 402)
 ```
 
 Messages never contain a token: they are built from status codes, server messages and
@@ -37,11 +40,13 @@ __all__ = [
     "GenerationFailed",
     "GenerationStartUnconfirmed",
     "ImageNotFound",
+    "InsufficientCredits",
     "InvalidConfiguration",
     "InvalidInput",
     "InvalidKeyword",
     "InvalidOptions",
     "InvalidPerson",
+    "NotEnoughCredits",
     "NothingToGenerate",
     "NotificationTimeout",
     "PiktidAPIError",
@@ -159,6 +164,13 @@ class ImageNotFound(BadRequest):
     """The image id is unknown or expired (targets are deleted 24 h after upload)."""
 
 
+class InsufficientCredits(BadRequest):
+    """HTTP 402: the account cannot pay for this start (nothing was charged).
+
+    Never transient: repeating the start cannot succeed until someone buys credits.
+    """
+
+
 # --- no usable answer -------------------------------------------------------------------
 
 
@@ -208,6 +220,22 @@ class NotificationTimeout(PiktidError):
     def __init__(self, message: str, *, job: str = "", timeout_seconds: float = 0.0) -> None:
         self.job = job
         self.timeout_seconds = timeout_seconds
+        super().__init__(message)
+
+
+class NotEnoughCredits(PiktidError):
+    """A paid start was not sent: the run would spend more than the account or the run's
+    ``max_credits`` allows.
+
+    Raised before the first start (the preflight count) or, mid-run, for every output not
+    started after the run's budget was used up or the server answered 402.
+
+    Attributes:
+        reason: ``"balance"`` (the account is short) or ``"max_credits"`` (the run's cap).
+    """
+
+    def __init__(self, message: str, *, reason: str = "balance") -> None:
+        self.reason = reason
         super().__init__(message)
 
 

@@ -1,0 +1,162 @@
+"""Plans: what a flow would make and spend, with no upload and no start.
+
+Each ``plan_*`` function takes its flow's arguments and returns a
+:class:`~piktid_prefect.preflight.CreditPlan`: every output with its status (delivered,
+cached, to pay, left out for lack of credits, or persons unknown), the credits the run
+would spend, and the balance. Its only request is one ``GET /me``. Inputs are checked
+as the flow checks them (keywords, options, image files), so a plan also tells a bad
+run before it is queued.
+
+What a plan cannot know without an upload: the persons PiktID detects. See
+:mod:`piktid_prefect.preflight` for how such images are planned.
+
+Example:
+    ```python
+    from piktid_prefect.plan import plan_batch_variations
+
+    plan = plan_batch_variations("photos/", person_keywords=[{"Location": "Oceania"}])
+    print(plan.line())  # 12 outputs: 4 delivered, 8 to pay; needs 8 credits, ...
+    ```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from piktid_prefect import inputs
+from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
+from piktid_prefect.flows import PersonSelection, _background_specs, _image_files, _person_specs
+from piktid_prefect.preflight import CreditPlan, PlannedOutput, local_image, plan_outputs
+from piktid_prefect.runtime.results import GenerationSpec, UploadedImage
+from piktid_prefect.wire.errors import InvalidInput
+
+__all__ = ["plan_batch_variations", "plan_edit_backgrounds", "plan_generate_people"]
+
+
+def plan_generate_people(
+    image: str,
+    keywords: list[dict[str, str]],
+    persons: PersonSelection = "approved",
+    credentials: CredentialsLike = None,
+    out_dir: str = "piktid-output",
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    max_credits: int | None = None,
+) -> CreditPlan:
+    """The plan of :func:`~piktid_prefect.flows.generate_people` with these arguments."""
+    checked = inputs.person_keywords(keywords)
+    opts = inputs.person_options(options, seed)
+    return _plan(credentials, [image], out_dir, max_credits, people=(checked, persons, seed, opts))
+
+
+def plan_edit_backgrounds(
+    image: str,
+    keywords: list[dict[str, str]],
+    prompt: str = "",
+    relight_strength: float | None = None,
+    seed: int | None = None,
+    credentials: CredentialsLike = None,
+    out_dir: str = "piktid-output",
+    options: dict[str, Any] | None = None,
+    max_credits: int | None = None,
+) -> CreditPlan:
+    """The plan of :func:`~piktid_prefect.flows.edit_backgrounds` with these arguments."""
+    checked = inputs.background_keywords(keywords)
+    opts = inputs.background_options(options, relight_strength, seed)
+    return _plan(
+        credentials, [image], out_dir, max_credits, backgrounds=(checked, prompt, seed, opts)
+    )
+
+
+def plan_batch_variations(
+    images: str | list[str],
+    person_keywords: list[dict[str, str]] | None = None,
+    background_keywords: list[dict[str, str]] | None = None,
+    persons: PersonSelection = "approved",
+    prompt: str = "",
+    relight_strength: float | None = None,
+    seed: int | None = None,
+    credentials: CredentialsLike = None,
+    out_dir: str = "piktid-output",
+    max_credits: int | None = None,
+) -> CreditPlan:
+    """The plan of :func:`~piktid_prefect.flows.batch_variations` with these arguments."""
+    person_kw = inputs.person_keywords(person_keywords or [])
+    background_kw = inputs.background_keywords(background_keywords or [])
+    inputs.require_work(
+        person_keywords=person_kw, background_keywords=background_kw, background_prompt=prompt
+    )
+    person_opts = inputs.person_options(None, seed)
+    files = [str(f) for f in _image_files(images)]
+    return _plan(
+        credentials,
+        files,
+        out_dir,
+        max_credits,
+        people=(person_kw, persons, seed, person_opts) if person_kw else None,
+        backgrounds=(
+            (background_kw, prompt, seed, inputs.background_options(None, relight_strength, seed))
+            if background_kw or prompt
+            else None
+        ),
+    )
+
+
+_People = tuple[list[dict[str, str]], PersonSelection, int | None, dict[str, Any]]
+_Backgrounds = tuple[list[dict[str, str]], str, int | None, dict[str, Any]]
+
+
+def _plan(
+    credentials: CredentialsLike,
+    files: Sequence[str],
+    out_dir: str,
+    max_credits: int | None,
+    *,
+    people: _People | None = None,
+    backgrounds: _Backgrounds | None = None,
+) -> CreditPlan:
+    account = resolve_credentials(credentials)
+    work: list[tuple[UploadedImage, GenerationSpec]] = []
+    unknown: list[PlannedOutput] = []
+    for image, known in _images(account, files, people[1] if people else "approved"):
+        if people is not None:
+            keywords, persons, seed, options = people
+            if known:
+                specs = _person_specs(image, keywords, persons, seed, options)
+                work.extend((image, s) for s in specs)
+            else:
+                unknown.extend(
+                    PlannedOutput(
+                        image=image.name, kind="person", keyword=k, status="persons unknown"
+                    )
+                    for k in keywords
+                )
+        if backgrounds is not None:
+            keywords, prompt, seed, options = backgrounds
+            specs = _background_specs(image, keywords, prompt, seed, options)
+            work.extend((image, s) for s in specs)
+    return plan_outputs(account, work, out_dir, max_credits=max_credits, unknown=unknown)
+
+
+def _images(
+    account: PiktidCredentials, files: Sequence[str], persons: PersonSelection
+) -> list[tuple[UploadedImage, bool]]:
+    """Each file as the run would see it (no upload), with whether its persons are known."""
+    for path in files:
+        if not Path(path).is_file():
+            raise InvalidInput(f"Image {path} does not exist")
+    named = None if isinstance(persons, str) else list(persons)
+    images = [local_image(account, path, named) for path in files]
+    # The run names outputs of two files with one stem apart the same way (fanout.upload_all).
+    stems = [image.name for image, _ in images]
+    return [
+        (
+            image.model_copy(update={"name": f"{image.name}-{image.sha256[:8]}"})
+            if stems.count(image.name) > 1
+            else image,
+            known,
+        )
+        for image, known in images
+    ]
