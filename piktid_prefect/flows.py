@@ -213,7 +213,11 @@ def generate_people(
     """
     checked = inputs.person_keywords(keywords or [])
     text = inputs.person_prompt(prompt)
-    inputs.require_work(person_keywords=checked, person_prompt=text)
+    inputs.require_work(
+        person_keywords=checked,
+        person_prompt=text,
+        hint="give keywords or a prompt describing the person",
+    )
     opts = inputs.person_options(options, seed)
     creds = resolve_credentials(credentials)
     (uploaded,) = upload_all(creds, [image])

@@ -79,11 +79,12 @@ def require_work(
     person_prompt: str = "",
     background_keywords: Sequence[Mapping[str, str]] = (),
     background_prompt: str = "",
+    hint: str = "give person keywords, a person prompt, background keywords or a prompt",
 ) -> None:
-    """Refuse a run with nothing to generate: :class:`NothingToGenerate`, one class for it."""
+    """Refuse a run with nothing to generate: :class:`NothingToGenerate`, one class for it.
+
+    ``hint`` names what the caller accepts (its own parameter or option names).
+    """
     if person_keywords or person_prompt or background_keywords or background_prompt:
         return
-    raise NothingToGenerate(
-        "Nothing to generate: give person keywords, a person prompt, background keywords "
-        "or a background prompt"
-    )
+    raise NothingToGenerate(f"Nothing to generate: {hint}")

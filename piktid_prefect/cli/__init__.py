@@ -190,7 +190,13 @@ def generate_person(
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
     keywords = _checked(lambda: inputs.person_keywords(_parse_keywords(keyword or [])))
     text = _checked(lambda: inputs.person_prompt(prompt))
-    _checked(lambda: inputs.require_work(person_keywords=keywords, person_prompt=text))
+    _checked(
+        lambda: inputs.require_work(
+            person_keywords=keywords,
+            person_prompt=text,
+            hint="give at least one --keyword Location=value or a --prompt",
+        )
+    )
     _checked(lambda: inputs.person_options(None, seed))
     source = _check_image(image)
     _check_credentials(credentials_block)

