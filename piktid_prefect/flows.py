@@ -7,14 +7,18 @@ build it), writes every delivered output and ``manifest.json`` even when some ou
 fail, and then fails naming the ones that did.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the annotations must be real objects. A flow
+# served with `flow.serve()` is pickled by value into its run's process, which keeps only
+# the globals its code names; string annotations (e.g. "PersonKeyword") would then not
+# resolve and every run would fail its parameter validation.
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from prefect import flow
+from pydantic import WithJsonSchema
 
+from piktid_prefect.account_limit import existing_concurrency_limit
 from piktid_prefect.events import CredentialsLike, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -25,7 +29,13 @@ from piktid_prefect.fanout import (
 )
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
-from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
+from piktid_prefect.wire.keywords import (
+    BACKGROUND_KEYWORDS,
+    LOCATIONS,
+    PERSON_CATEGORY,
+    validate_background_keyword,
+    validate_person_keyword,
+)
 from piktid_prefect.wire.models import BackgroundOptions, PersonOptions
 
 __all__ = [
@@ -43,6 +53,37 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 PersonSelection = Union[Literal["approved", "all"], list[int]]  # noqa: UP007
+
+# Keyword parameters: the deployment's parameter schema lists the vocabularies, so the
+# server refuses `{"Location": "Atlantis"}` (or an unknown background category or value)
+# before a run is queued. At run time the flow checks them itself (InvalidKeyword, naming
+# the valid values), before any credit is spent.
+PersonKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {PERSON_CATEGORY: {"type": "string", "enum": list(LOCATIONS)}},
+            "required": [PERSON_CATEGORY],
+            "additionalProperties": False,
+        }
+    ),
+]
+BackgroundKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                category: {"type": "string", "enum": list(values)}
+                for category, values in BACKGROUND_KEYWORDS.items()
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+        }
+    ),
+]
 
 
 # --- input validation (before any credit) ------------------------------------------------
@@ -145,7 +186,7 @@ def _image_files(
 @flow(name="piktid-generate-people", log_prints=False)
 def generate_people(
     image: str | UploadedImage,
-    keywords: list[dict[str, str]],
+    keywords: list[PersonKeyword],
     persons: PersonSelection = "approved",
     credentials: CredentialsLike = None,
     out_dir: str = "piktid-output",
@@ -190,14 +231,14 @@ def generate_people(
         stagger_seconds=stagger_seconds,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
     )
 
 
 @flow(name="piktid-edit-backgrounds")
 def edit_backgrounds(
     image: str | UploadedImage,
-    keywords: list[dict[str, str]],
+    keywords: list[BackgroundKeyword],
     prompt: str = "",
     relight_strength: float | None = None,
     seed: int | None = None,
@@ -229,7 +270,7 @@ def edit_backgrounds(
         stagger_seconds=0.0,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
     )
 
 
@@ -245,8 +286,8 @@ def _background_options(
 @flow(name="piktid-batch-variations")
 def batch_variations(
     images: str | list[str | UploadedImage],
-    person_keywords: list[dict[str, str]] | None = None,
-    background_keywords: list[dict[str, str]] | None = None,
+    person_keywords: list[PersonKeyword] | None = None,
+    background_keywords: list[BackgroundKeyword] | None = None,
     persons: PersonSelection = "approved",
     prompt: str = "",
     relight_strength: float | None = None,
@@ -288,15 +329,15 @@ def batch_variations(
         stagger_seconds=stagger_seconds,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
     )
 
 
 @flow(name="piktid-person-and-background-variations")
 def person_and_background_variations(
     image: str | UploadedImage,
-    person_keywords: list[dict[str, str]],
-    background_keywords: list[dict[str, str]],
+    person_keywords: list[PersonKeyword],
+    background_keywords: list[BackgroundKeyword],
     persons: PersonSelection = "approved",
     prompt: str = "",
     relight_strength: float | None = None,
