@@ -75,7 +75,8 @@ def deployments(args: argparse.Namespace) -> list[Any]:
                 "person_keywords": person,
                 "background_keywords": background,
             },
-            # Two overlapping passes would see the same new images: skip the newer one.
+            # Two overlapping passes would see the same new images: a run picked up while
+            # another is running is cancelled.
             concurrency_limit=ConcurrencyLimitConfig(
                 limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
             ),
