@@ -114,10 +114,28 @@ def own_artifacts(client: SyncPrefectClient, run: FlowRun) -> list[Any]:
 
 
 def log_messages(client: SyncPrefectClient, run: FlowRun) -> list[str]:
-    """Every log line of the run, its tasks and its subflow runs."""
+    """Every log line of the run, its tasks and its subflow runs.
+
+    Runs ship their logs in batches: wait until the run's last line ("Finished in state")
+    has reached the server, so that every earlier line has too.
+    """
     ids = [run.id, *(child.id for child in children_of(client, run))]
-    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
-    return [log.message for log in logs]
+    deadline = time.monotonic() + 60.0
+    while True:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200
+        )
+        messages = [log.message for log in logs]
+        if any(
+            log.flow_run_id == run.id
+            and log.task_run_id is None
+            and log.message.startswith("Finished in state")
+            for log in logs
+        ):
+            return messages
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run's logs did not reach the server: {messages[-5:]}")
+        time.sleep(0.5)
 
 
 def inbox_with(tmp_path: Path, *stems: str) -> Path:
@@ -320,6 +338,32 @@ def test_an_account_concurrency_limit_caps_generations_across_flow_runs(
     assert len(records) == 12 and all(r.completed_at is not None for r in records)
     # The cap is reached and never exceeded, though 12 generations were ready at once.
     assert in_flight_peak(records) == 2
+
+
+def test_of_two_overlapping_inbox_runs_the_one_picked_up_second_is_cancelled(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    emulator = prefect_stack.emulator
+    account = emulator.create_account(credits=100)
+    block = f"{CREDENTIALS_BLOCK}-overlap"
+    save_credentials_block(prefect_stack, account, block)
+    parameters = fast(
+        prefect_stack,
+        credentials=block,
+        inbox=str(inbox_with(tmp_path, "astronaut")),
+        out_dir=str(tmp_path / "out"),
+        person_keywords=LOCATIONS[:1],
+        background_keywords=[],  # one output: 1 person x 1 location
+        concurrency_limit=None,
+    )
+    with api(prefect_stack) as client:
+        # Both queued before the worker's next poll: it picks them up together.
+        created = [trigger(client, INBOX, parameters) for _ in range(2)]
+        finished = wait_for(client, *(r.id for r in created))
+
+    states = sorted(r.state.type.value for r in finished if r.state is not None)
+    assert states == ["CANCELLED", "COMPLETED"], [r.state for r in finished]
+    assert emulator.stats(account.email).credits_charged == 1
 
 
 def test_a_missing_account_limit_is_reported_once_per_run(
