@@ -110,6 +110,9 @@ def prefect_env(home: Path, api_url: str, *, scheduler: bool) -> dict[str, str]:
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # sqlite serialises writes: on 2 cores shared with other jobs, the default 10 s
+        # wait for the lock ran out and the server answered 503 to a deployment's apply.
+        "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": str(scheduler).lower(),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_PREFETCH_SECONDS": "1",

@@ -13,6 +13,7 @@ import json
 import sys
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.types.entrypoint import EntrypointType
 
 from piktid_prefect import (
@@ -45,7 +46,13 @@ if __name__ == "__main__":
     elif way == "serve":
         interval = float(sys.argv[4]) if len(sys.argv) > 4 else None
         FLOWS[sys.argv[2]].serve(
-            name="user-serve", interval=interval, parameters=json.loads(sys.argv[3])
+            name="user-serve",
+            interval=interval,
+            parameters=json.loads(sys.argv[3]),
+            # Overlapping scheduled passes would make the same new outputs: one at a time.
+            global_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
         )
     elif way == "to_deployment":
         by_flow = json.loads(sys.argv[2])
@@ -53,7 +60,8 @@ if __name__ == "__main__":
             *(
                 FLOWS[name].to_deployment(name="user-to-deployment", parameters=parameters)
                 for name, parameters in by_flow.items()
-            )
+            ),
+            limit=2,
         )
     elif way == "deploy":
         pool, by_flow = sys.argv[2], json.loads(sys.argv[3])
