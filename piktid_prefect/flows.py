@@ -7,15 +7,19 @@ build it), writes every delivered output and ``manifest.json`` even when some ou
 fail, and then fails naming the ones that did.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the annotations must be real objects. A flow
+# served with `flow.serve()` is pickled by value into its run's process, which keeps only
+# the globals its code names; string annotations (e.g. "PersonKeyword") would then not
+# resolve and every run would fail its parameter validation.
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from prefect import flow
+from pydantic import WithJsonSchema
 
 from piktid_prefect import inputs
+from piktid_prefect.account_limit import existing_concurrency_limit
 from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
 from piktid_prefect.fanout import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -28,6 +32,7 @@ from piktid_prefect.fanout import (
 from piktid_prefect.runtime import generation
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
+from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS, PERSON_CATEGORY
 
 __all__ = [
     "FailedOutput",
@@ -44,6 +49,37 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 PersonSelection = Union[Literal["approved", "all"], list[int]]  # noqa: UP007
+
+# Keyword parameters: the deployment's parameter schema lists the vocabularies, so the
+# server refuses `{"Location": "Atlantis"}` (or an unknown background category or value)
+# before a run is queued. At run time the flow checks them itself (InvalidKeyword, naming
+# the valid values), before any credit is spent.
+PersonKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {PERSON_CATEGORY: {"type": "string", "enum": list(LOCATIONS)}},
+            "required": [PERSON_CATEGORY],
+            "additionalProperties": False,
+        }
+    ),
+]
+BackgroundKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                category: {"type": "string", "enum": list(values)}
+                for category, values in BACKGROUND_KEYWORDS.items()
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+        }
+    ),
+]
 
 
 # --- input validation (before any credit) ------------------------------------------------
@@ -159,7 +195,7 @@ def _run_stoppable(credentials: PiktidCredentials, *args: Any, **kwargs: Any) ->
 @flow(name="piktid-generate-people", log_prints=False)
 def generate_people(
     image: str | UploadedImage,
-    keywords: list[dict[str, str]] | None = None,
+    keywords: list[PersonKeyword] | None = None,
     persons: PersonSelection = "approved",
     credentials: CredentialsLike = None,
     out_dir: str = "piktid-output",
@@ -229,7 +265,7 @@ def generate_people(
         stagger_seconds=stagger_seconds,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
         output_retries=output_retries,
         max_credits=max_credits,
         allow_partial=allow_partial,
@@ -240,7 +276,7 @@ def generate_people(
 @flow(name="piktid-edit-backgrounds")
 def edit_backgrounds(
     image: str | UploadedImage,
-    keywords: list[dict[str, str]],
+    keywords: list[BackgroundKeyword],
     prompt: str = "",
     relight_strength: float | None = None,
     seed: int | None = None,
@@ -276,7 +312,7 @@ def edit_backgrounds(
         stagger_seconds=0.0,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
         output_retries=output_retries,
         max_credits=max_credits,
         allow_partial=allow_partial,
@@ -287,8 +323,8 @@ def edit_backgrounds(
 @flow(name="piktid-batch-variations")
 def batch_variations(
     images: str | list[str | UploadedImage],
-    person_keywords: list[dict[str, str]] | None = None,
-    background_keywords: list[dict[str, str]] | None = None,
+    person_keywords: list[PersonKeyword] | None = None,
+    background_keywords: list[BackgroundKeyword] | None = None,
     persons: PersonSelection = "approved",
     prompt: str = "",
     relight_strength: float | None = None,
@@ -342,7 +378,7 @@ def batch_variations(
         stagger_seconds=stagger_seconds,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
         output_retries=output_retries,
         max_credits=max_credits,
         allow_partial=allow_partial,
@@ -353,8 +389,8 @@ def batch_variations(
 @flow(name="piktid-person-and-background-variations")
 def person_and_background_variations(
     image: str | UploadedImage,
-    person_keywords: list[dict[str, str]],
-    background_keywords: list[dict[str, str]],
+    person_keywords: list[PersonKeyword],
+    background_keywords: list[BackgroundKeyword],
     persons: PersonSelection = "approved",
     prompt: str = "",
     relight_strength: float | None = None,
@@ -388,7 +424,7 @@ def person_and_background_variations(
         stagger_seconds=stagger_seconds,
         max_in_flight=max_in_flight,
         timeout_seconds=timeout_seconds,
-        concurrency_limit=concurrency_limit,
+        concurrency_limit=existing_concurrency_limit(concurrency_limit),
         output_retries=output_retries,
         person_prompt=person_prompt,
         max_credits=max_credits,

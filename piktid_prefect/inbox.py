@@ -6,24 +6,30 @@ even uploaded again. (If the manifest were lost, Prefect's result cache would st
 each paid output from being paid twice.)
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: see piktid_prefect/flows.py (flow.serve()).
 import hashlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 from prefect.blocks.core import Block
+from prefect.client.schemas.objects import State
+from prefect.settings import PREFECT_UI_URL
 from pydantic import Field
 
 from piktid_prefect import inputs
+from piktid_prefect.account_limit import existing_concurrency_limit
 from piktid_prefect.credentials import CredentialsLike
 from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT, DEFAULT_OUTPUT_RETRIES
 from piktid_prefect.flows import (
     DEFAULT_STAGGER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    BackgroundKeyword,
+    PersonKeyword,
     PersonSelection,
     VariationsResult,
     batch_variations,
@@ -31,19 +37,16 @@ from piktid_prefect.flows import (
 )
 from piktid_prefect.runtime.results import Manifest
 from piktid_prefect.wire.errors import InvalidConfiguration
-from piktid_prefect.wire.keywords import (
-    BackgroundCategory,
-    Location,
-)
 
 __all__ = ["pending_images", "process_new_images"]
 
 # Typed so that the deployment's parameter schema rejects a bad run before it is queued:
-# an unknown Location, a background category outside the vocabulary (its value is checked
-# by the flow, still before any credit), a zero timeout.
-PersonKeyword = dict[Literal["Location"], Location]
-BackgroundKeyword = dict[BackgroundCategory, str]
+# an unknown Location or background keyword (PersonKeyword, BackgroundKeyword), a zero
+# timeout.
 PositiveSeconds = Annotated[float, Field(gt=0)]
+SUMMARY_KEY = "piktid-inbox-summary"
+# Rows of the summary table; the subflow's own table artifact lists every output.
+SUMMARY_ROWS = 50
 
 
 def _sha256(path: Path) -> str:
@@ -126,8 +129,9 @@ def process_new_images(
         new = pending_images(files, out_dir, person_kw, background_kw)
         logger.info("%d image(s) in %s, %d new", len(files), inbox, len(new))
         if not new:
+            _summarize_nothing_new(inbox, len(files))
             return VariationsResult(manifest_path=str(Path(out_dir) / "manifest.json"))
-        return batch_variations(
+        state: State[VariationsResult] = batch_variations(
             images=[str(p) for p in new],
             person_keywords=person_kw,
             background_keywords=background_kw,
@@ -138,12 +142,77 @@ def process_new_images(
             stagger_seconds=stagger_seconds,
             max_in_flight=max_in_flight,
             timeout_seconds=timeout_seconds,
-            concurrency_limit=concurrency_limit,
             output_retries=output_retries,
             max_credits=max_credits,
             allow_partial=allow_partial,
             low_credits_threshold=low_credits_threshold,
+            # Checked once here: a missing limit gets one warning, in this run.
+            concurrency_limit=existing_concurrency_limit(concurrency_limit),
+            return_state=True,
         )
+        _summarize_variations(inbox, len(files), len(new), state)
+        return state.result()
     finally:
         if storage_block is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- the summary on the inbox run's own page ---------------------------------------------
+
+
+def _summarize_nothing_new(inbox: str, seen: int) -> None:
+    _publish(
+        f"## Nothing new in `{inbox}`\n\n{seen} image(s) found, all already made for every"
+        " requested keyword (listed in `manifest.json`): nothing uploaded, no credit spent.",
+        description="No new image",
+    )
+
+
+def _summarize_variations(inbox: str, seen: int, new: int, state: State[Any]) -> None:
+    run_id = state.state_details.flow_run_id
+    lines = [
+        f"## {new} new image(s) of {seen} in `{inbox}`",
+        "",
+        f"Variations run: {_run_link(run_id)} (its table, images and progress).",
+        "",
+    ]
+    if state.is_completed():
+        result: VariationsResult = state.result()
+        lines += _outputs_table(result)
+        if result.failures:
+            lines += ["", f"**{len(result.failures)} output(s) failed** (see the run's logs)."]
+    else:
+        lines.append(f"**The variations run ended {state.name}:** {state.message or ''}")
+    _publish("\n".join(lines), description=f"{new} new image(s)")
+
+
+def _outputs_table(result: VariationsResult) -> list[str]:
+    if not result.outputs:
+        return ["No output delivered."]
+    rows = [
+        "| image | kind | person | keyword | file |",
+        "|---|---|---|---|---|",
+    ]
+    for o in result.outputs[:SUMMARY_ROWS]:
+        keyword = ", ".join(f"{k}={v}" for k, v in o.keyword.items())
+        person = "" if o.person is None else str(o.person)
+        rows.append(f"| {o.image} | {o.kind} | {person} | {keyword} | `{o.path}` |")
+    more = len(result.outputs) - SUMMARY_ROWS
+    if more > 0:
+        rows += ["", f"... and {more} more in the variations run's table."]
+    return [f"{len(result.outputs)} output(s) delivered:", "", *rows]
+
+
+def _run_link(run_id: UUID | None) -> str:
+    if run_id is None:
+        return "(unknown)"
+    ui = PREFECT_UI_URL.value()
+    return f"[{run_id}]({ui}/runs/flow-run/{run_id})" if ui else f"`{run_id}`"
+
+
+def _publish(markdown: str, description: str) -> None:
+    # The outputs are already written: an artifact that cannot be made is only logged.
+    try:
+        create_markdown_artifact(markdown=markdown, key=SUMMARY_KEY, description=description)
+    except Exception as exc:
+        get_run_logger().warning("Could not create the run's summary artifact: %s", exc)

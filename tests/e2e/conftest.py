@@ -40,11 +40,11 @@ class PrefectStack:
     account: EmulatorAccount
     emulator: EmulatorServer
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``prefect ARGS`` against the server, from the project root; fail on error."""
+    def cli(self, *args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+        """Run ``prefect ARGS`` against the server (from the project root); fail on error."""
         done = subprocess.run(
             [PREFECT, "--no-prompt", *args],
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env=self.env,
             capture_output=True,
             text=True,
@@ -54,46 +54,63 @@ class PrefectStack:
         return done
 
 
+def prefect_env(home: Path, api_url: str, *, scheduler: bool) -> dict[str, str]:
+    """The environment of every subprocess talking to one e2e server."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # sqlite serialises writes: on 2 cores shared with other jobs, the default 10 s
+        # wait for the lock ran out and the server answered 503 to a deployment's apply.
+        "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": str(scheduler).lower(),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    env.pop("PREFECT_PROFILES_PATH", None)
+    return env
+
+
+def start_server(
+    home: Path, piktid_emulator: EmulatorServer, *, scheduler: bool
+) -> tuple[PrefectStack, subprocess.Popen[bytes]]:
+    """A healthy ``prefect server`` on a free port, with a funded emulator account."""
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = prefect_env(home, api_url, scheduler=scheduler)
+    server_log = home / "server.log"
+    server = start_process(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, server_log
+    )
+    try:
+        _wait_healthy(api_url, server, server_log)
+    except BaseException:
+        stop_process(server)
+        raise
+    account = piktid_emulator.create_account(credits=1_000)
+    return PrefectStack(api_url, env, home, account, piktid_emulator), server
+
+
 @pytest.fixture(scope="module")
 def prefect_stack(
     tmp_path_factory: pytest.TempPathFactory, piktid_emulator: EmulatorServer
 ) -> Iterator[PrefectStack]:
     """Server + block + work pool + ``prefect deploy --all`` + a worker, torn down after."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        # Only the runs the tests trigger: the 15-minute schedule must not add its own.
-        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-    }
-    env.pop("PREFECT_PROFILES_PATH", None)
-    processes: list[subprocess.Popen[bytes]] = []
+    # Only the runs the tests trigger: the 15-minute schedule must not add its own.
+    stack, server = start_server(home, piktid_emulator, scheduler=False)
+    processes: list[subprocess.Popen[bytes]] = [server]
     try:
-        server_log = home / "server.log"
-        processes.append(
-            start_process(
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                env,
-                server_log,
-            )
-        )
-        _wait_healthy(api_url, processes[0], server_log)
-        account = piktid_emulator.create_account(credits=1_000)
-        stack = PrefectStack(api_url, env, home, account, piktid_emulator)
         stack.cli("block", "register", "-m", "piktid_prefect.credentials")
-        save_credentials_block(stack, account, CREDENTIALS_BLOCK)
+        save_credentials_block(stack, stack.account, CREDENTIALS_BLOCK)
         stack.cli("work-pool", "create", "piktid", "--type", "process")
         stack.cli("deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
         processes.append(
             start_process(
-                [PREFECT, "worker", "start", "--pool", "piktid"], env, home / "worker.log"
+                [PREFECT, "worker", "start", "--pool", "piktid"], stack.env, home / "worker.log"
             )
         )
         yield stack

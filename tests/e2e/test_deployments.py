@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,11 +24,14 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     FlowRunFilter,
     FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.demo import sample_images
 from tests.e2e.conftest import (
     CREDENTIALS_BLOCK,
@@ -44,6 +50,8 @@ LOCATIONS = [{"Location": "Oceania"}, {"Location": "East Asia"}]
 # scaled 600 s (6 s) is too tight here.
 WAIT_SECONDS = 60.0
 BACKGROUNDS = [{"nature_landscapes": "Beach"}]
+# Kubernetes' and Docker's default grace period before SIGKILL.
+SIGTERM_GRACE_SECONDS = 10.0
 
 
 @contextmanager
@@ -82,17 +90,52 @@ def wait_for(client: SyncPrefectClient, *run_ids: UUID) -> list[FlowRun]:
         time.sleep(0.5)
 
 
-def artifacts_of(client: SyncPrefectClient, run: FlowRun) -> list[Any]:
-    """Artifacts of the run and of its subflow runs."""
-    children = client.read_flow_runs(
+def children_of(client: SyncPrefectClient, run: FlowRun) -> list[FlowRun]:
+    return client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])
         )
     )
-    ids = [run.id, *(child.id for child in children)]
+
+
+def artifacts_of(client: SyncPrefectClient, run: FlowRun) -> list[Any]:
+    """Artifacts of the run and of its subflow runs."""
+    ids = [run.id, *(child.id for child in children_of(client, run))]
     return client.read_artifacts(
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
     )
+
+
+def own_artifacts(client: SyncPrefectClient, run: FlowRun) -> list[Any]:
+    """Artifacts shown on the run's own page (not its subflows')."""
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+    )
+
+
+def log_messages(client: SyncPrefectClient, run: FlowRun) -> list[str]:
+    """Every log line of the run, its tasks and its subflow runs.
+
+    Runs ship their logs in batches: wait until the run's last line ("Finished in state")
+    has reached the server, so that every earlier line has too.
+    """
+    ids = [run.id, *(child.id for child in children_of(client, run))]
+    deadline = time.monotonic() + 60.0
+    while True:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200
+        )
+        messages = [log.message for log in logs]
+        if any(
+            log.flow_run_id == run.id
+            and log.task_run_id is None
+            and log.message.startswith("Finished in state")
+            for log in logs
+        ):
+            return messages
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run's logs did not reach the server: {messages[-5:]}")
+        time.sleep(0.5)
 
 
 def inbox_with(tmp_path: Path, *stems: str) -> Path:
@@ -118,6 +161,7 @@ def test_deploy_all_creates_a_scheduled_and_on_demand_deployments(
         assert deployment.work_pool_name == "piktid"
         assert deployment.enforce_parameter_schema
         assert deployment.parameters["credentials"] == "piktid"  # a block name, no secret
+        assert deployment.parameters["concurrency_limit"] == DEFAULT_ACCOUNT_LIMIT
     # Overlapping scheduled runs would see the same new images: the newer one is cancelled.
     assert inbox.global_concurrency_limit is not None
     assert inbox.global_concurrency_limit.limit == 1
@@ -145,10 +189,13 @@ def test_scheduled_inbox_deployment_delivers_new_images_and_never_pays_twice(
             client, trigger(client, "piktid-process-new-images/piktid-inbox", parameters).id
         )
         artifacts = artifacts_of(client, run)
+        (summary,) = own_artifacts(client, run)
+        (variations,) = children_of(client, run)
         after_first = emulator.stats(account.email)
         (again,) = wait_for(
             client, trigger(client, "piktid-process-new-images/piktid-inbox", parameters).id
         )
+        (nothing_new,) = own_artifacts(client, again)
 
     assert run.state is not None and run.state.is_completed(), run.state
     # 2 images x (1 person x 2 locations + 1 background), each paid once.
@@ -157,12 +204,18 @@ def test_scheduled_inbox_deployment_delivers_new_images_and_never_pays_twice(
     assert all((out / Path(o["path"]).name).is_file() for o in manifest["outputs"])
     assert after_first.credits_charged - charged_before == 6
     assert {a.type for a in artifacts} >= {"table", "progress"}
+    # The run the user opens shows the results and links to the subflow's artifacts.
+    assert summary.type == "markdown" and summary.key == "piktid-inbox-summary"
+    assert str(variations.id) in summary.data
+    assert "6 output(s) delivered" in summary.data
+    assert all(Path(o["path"]).name in summary.data for o in manifest["outputs"])
     # The run holds the block's name; no secret reaches the server's parameters.
     assert run.parameters["credentials"] == CREDENTIALS_BLOCK
     stored = json.dumps(run.parameters)
     assert account.password not in stored and account.access_token not in stored
     # The second (scheduled) pass finds nothing new: no upload, no credit.
     assert again.state is not None and again.state.is_completed(), again.state
+    assert "Nothing new" in nothing_new.data and "no credit spent" in nothing_new.data
     after_second = emulator.stats(account.email)
     assert after_second.credits_charged == after_first.credits_charged
     assert after_second.requests.get("POST /edit/target") == after_first.requests.get(
@@ -170,14 +223,61 @@ def test_scheduled_inbox_deployment_delivers_new_images_and_never_pays_twice(
     )
 
 
+INBOX = "piktid-process-new-images/piktid-inbox"
+BATCH = "piktid-batch-variations/piktid-batch"
+PEOPLE = "piktid-generate-people/piktid-people"
+# (deployment, parameter, bad keyword, what the refusal names)
+BAD_KEYWORDS = [
+    (INBOX, "person_keywords", {"Location": "Atlantis"}, "Atlantis"),
+    (INBOX, "background_keywords", {"nature_landscapes": "Moon"}, "Moon"),
+    (BATCH, "person_keywords", {"Location": "Atlantis"}, "Atlantis"),
+    (BATCH, "background_keywords", {"mood": "Beach"}, "mood"),
+    (PEOPLE, "keywords", {"Location": "Atlantis"}, "Atlantis"),
+    (PEOPLE, "keywords", {"Country": "Oceania"}, "Country"),
+]
+
+
+@pytest.mark.parametrize(("deployment", "parameter", "keyword", "named"), BAD_KEYWORDS)
 def test_a_run_with_an_unknown_keyword_is_refused_before_it_is_queued(
-    prefect_stack: PrefectStack, tmp_path: Path
+    prefect_stack: PrefectStack,
+    tmp_path: Path,
+    deployment: str,
+    parameter: str,
+    keyword: dict[str, str],
+    named: str,
 ) -> None:
-    bad = fast(prefect_stack, inbox=str(tmp_path), person_keywords=[{"Location": "Atlantis"}])
+    images = [str(next(iter(sample_images())))]
+    bad = fast(prefect_stack, inbox=str(tmp_path), images=images, image=images[0])
+    bad = {k: v for k, v in bad.items() if k in _parameters_of(prefect_stack, deployment)}
+    bad[parameter] = [keyword]
     with api(prefect_stack) as client, pytest.raises(PrefectHTTPStatusError) as refused:
-        trigger(client, "piktid-process-new-images/piktid-inbox", bad)
+        trigger(client, deployment, bad)
     assert refused.value.response.status_code in (409, 422)
-    assert "Atlantis" in refused.value.response.text
+    assert named in refused.value.response.text
+
+
+def test_the_cli_refuses_an_unknown_keyword_for_the_batch_deployment(
+    prefect_stack: PrefectStack,
+) -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("prefect")),
+            *("deployment", "run", "piktid-batch-variations/piktid-batch"),
+            *("--param", "images=piktid-inbox"),
+            *("--param", 'person_keywords=[{"Location": "Atlantis"}]'),
+        ],
+        env=prefect_stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Atlantis" in done.stdout + done.stderr
+
+
+def _parameters_of(stack: PrefectStack, name: str) -> set[str]:
+    with api(stack) as client:
+        return set(client.read_deployment_by_name(name).parameter_openapi_schema["properties"])
 
 
 def in_flight_peak(records: list[Any]) -> int:
@@ -240,6 +340,59 @@ def test_an_account_concurrency_limit_caps_generations_across_flow_runs(
     assert in_flight_peak(records) == 2
 
 
+def test_of_two_overlapping_inbox_runs_the_one_picked_up_second_is_cancelled(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    emulator = prefect_stack.emulator
+    account = emulator.create_account(credits=100)
+    block = f"{CREDENTIALS_BLOCK}-overlap"
+    save_credentials_block(prefect_stack, account, block)
+    parameters = fast(
+        prefect_stack,
+        credentials=block,
+        inbox=str(inbox_with(tmp_path, "astronaut")),
+        out_dir=str(tmp_path / "out"),
+        person_keywords=LOCATIONS[:1],
+        background_keywords=[],  # one output: 1 person x 1 location
+        concurrency_limit=None,
+    )
+    with api(prefect_stack) as client:
+        # Both queued before the worker's next poll: it picks them up together.
+        created = [trigger(client, INBOX, parameters) for _ in range(2)]
+        finished = wait_for(client, *(r.id for r in created))
+
+    states = sorted(r.state.type.value for r in finished if r.state is not None)
+    assert states == ["CANCELLED", "COMPLETED"], [r.state for r in finished]
+    assert emulator.stats(account.email).credits_charged == 1
+
+
+def test_a_missing_account_limit_is_reported_once_per_run(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    samples = {p.stem: str(p) for p in sample_images()}
+    missing = "e2e-limit-nobody-created"
+    parameters = fast(
+        prefect_stack,
+        images=[samples["group_of_three"]],
+        person_keywords=LOCATIONS,
+        out_dir=str(tmp_path / "out"),
+        stagger_seconds=0.0,
+        concurrency_limit=missing,
+    )
+    with api(prefect_stack) as client:
+        (run,) = wait_for(
+            client, trigger(client, "piktid-batch-variations/piktid-batch", parameters).id
+        )
+        messages = log_messages(client, run)
+
+    assert run.state is not None and run.state.is_completed(), run.state
+    # 3 persons x 2 locations = 6 generations, one warning (not one per generation).
+    assert len(json.loads((tmp_path / "out" / "manifest.json").read_text())["outputs"]) == 6
+    about_the_limit = [m for m in messages if missing in m]
+    assert len(about_the_limit) == 1, about_the_limit
+    assert "prefect gcl create" in about_the_limit[0]
+
+
 def test_serve_script_runs_the_inbox_deployment_without_a_work_pool(
     prefect_stack: PrefectStack, tmp_path: Path
 ) -> None:
@@ -260,13 +413,27 @@ def test_serve_script_runs_the_inbox_deployment_without_a_work_pool(
             name = "piktid-process-new-images/piktid-inbox-served"
             deployment = _wait_for_deployment(client, name, served, tmp_path / "serve.log")
             assert deployment.schedules and deployment.parameters["credentials"] == block
+            assert deployment.parameters["concurrency_limit"] == DEFAULT_ACCOUNT_LIMIT
             # Keywords and folders come from the script; only the clock is the test's.
             (run,) = wait_for(
                 client, trigger(client, name, fast(prefect_stack, credentials=block)).id
             )
+            # Stopped the way systemd, Docker and Kubernetes stop it: SIGTERM to the process.
+            os.kill(served.pid, signal.SIGTERM)
+            started = time.monotonic()
+            try:
+                code = served.wait(timeout=SIGTERM_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"serve.py still running {SIGTERM_GRACE_SECONDS:g} s after SIGTERM")
+            stopped_in = time.monotonic() - started
+            paused = client.read_deployment_by_name(name).paused
     finally:
         stop_process(served)
 
+    log = (tmp_path / "serve.log").read_text()
+    assert code == 0 and stopped_in < SIGTERM_GRACE_SECONDS, (code, log[-2000:])
+    assert "never awaited" not in log
+    assert paused  # the schedule does not fire while nothing serves it
     assert run.state is not None and run.state.is_completed(), run.state
     assert len(json.loads((out / "manifest.json").read_text())["outputs"]) == 2
     assert emulator.stats(account.email).credits_charged == 2

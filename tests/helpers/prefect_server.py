@@ -41,11 +41,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    args: list[str], env: dict[str, str], log: Path, cwd: Path = PROJECT_ROOT
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             args,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
