@@ -164,12 +164,26 @@ class Stack:
                 return {"created": False, "status": created.status_code, "body": created.text}
             run_id = created.json()["id"]
             deadline = time.monotonic() + timeout_seconds
+            errors: list[str] = []  # the server's own failures, seen while waiting
             while time.monotonic() < deadline:
-                state = api.get(f"/flow_runs/{run_id}").json()["state"]
-                if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                    return {"created": True, "type": state["type"], "message": state["message"]}
                 time.sleep(1.0)
-        return {"created": True, "type": "TIMED_OUT", "message": ""}
+                try:
+                    answer = api.get(f"/flow_runs/{run_id}")
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if answer.status_code >= 400:
+                    errors.append(f"{answer.status_code}: {answer.text[:200]}")
+                    continue
+                state = answer.json()["state"]
+                if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                    return {
+                        "created": True,
+                        "type": state["type"],
+                        "message": state["message"],
+                        "api_errors_seen": errors,
+                    }
+        return {"created": True, "type": "TIMED_OUT", "message": "", "api_errors_seen": errors}
 
     def server_errors(self) -> list[str]:
         text = (self.work / "server.log").read_text(errors="replace").splitlines()
