@@ -9,7 +9,7 @@ from prefect.events import emit_event
 from piktid_prefect.runtime.results import GenerationResult, GenerationSpec, UploadedImage
 from piktid_prefect.wire.errors import redact
 
-__all__ = ["emit_credits_low_event", "emit_generation_event"]
+__all__ = ["emit_credits_low_event", "emit_generation_event", "emit_image_rejected_event"]
 
 
 def emit_generation_event(
@@ -47,4 +47,13 @@ def emit_credits_low_event(account_key: str, balance: float, threshold: float, s
         event="piktid.credits.low",
         resource={"prefect.resource.id": f"piktid.account.{account_key}"},
         payload={"balance": balance, "threshold": threshold, "spent_by_run": spent},
+    )
+
+
+def emit_image_rejected_event(image: str, sha256: str, reason: str) -> None:
+    """Emit ``piktid.image.rejected``: a source image was skipped (nothing was paid for it)."""
+    emit_event(
+        event="piktid.image.rejected",
+        resource={"prefect.resource.id": f"piktid.source.{sha256}", "prefect.resource.name": image},
+        payload={"image": image, "reason": redact(reason)},
     )

@@ -27,7 +27,7 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.events import emit_credits_low_event
+from piktid_prefect.events import emit_credits_low_event, emit_image_rejected_event
 from piktid_prefect.preflight import preflight, read_balance
 from piktid_prefect.runtime import credits, stagger
 from piktid_prefect.runtime.credits import CreditBudget, CreditSummary
@@ -37,6 +37,7 @@ from piktid_prefect.runtime.results import (
     GenerationSpec,
     Manifest,
     OutputRecord,
+    RejectedImage,
     UploadedImage,
 )
 from piktid_prefect.runtime.stagger import Planned
@@ -88,6 +89,9 @@ class VariationsResult(BaseModel):
         default_factory=list, description="Outputs allow_partial left out for lack of credits."
     )
     credits: CreditSummary | None = Field(None, description="What the run spent.")
+    rejected: list[RejectedImage] = Field(
+        default_factory=list, description="Source images skipped (on_bad_image='skip')."
+    )
 
 
 def upload_all(
@@ -119,6 +123,7 @@ def run_outputs(
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
+    rejected: Sequence[RejectedImage] = (),
 ) -> VariationsResult:
     """Generate and download every (image, spec) concurrently, inside the current flow.
 
@@ -189,10 +194,16 @@ def run_outputs(
         spend = _spend(credentials, check.balance, credits.ledger(budget), failures)
         _warn_if_low(credentials, spend, low_credits_threshold)
         outputs.sort(key=lambda r: r.path)
-        display.finish(outputs, note=spend.line())  # sent while the manifest is written
+        note = spend.line() + "".join(f"; skipped {r.image}: {r.reason}" for r in rejected)
+        display.finish(outputs, note=note)  # sent while the manifest is written
         manifest_path = ""
-        if outputs:
-            manifest = Manifest.merged(out_dir, outputs).model_copy(update={"credits": spend})
+        for skipped in rejected:
+            logger.warning("Skipped %s: %s", skipped.image, skipped.reason)
+            emit_image_rejected_event(skipped.image, skipped.sha256, skipped.reason)
+        if outputs or rejected:
+            manifest = Manifest.merged(out_dir, outputs, rejected).model_copy(
+                update={"credits": spend}
+            )
             manifest_path = str(manifest.write(out_dir))
         elif Path(out_dir, "manifest.json").exists():
             # Nothing delivered this time: the earlier manifest stays as it was.
@@ -221,6 +232,7 @@ def run_outputs(
         paid_again=len(paid_again),
         left_out=left_out,
         credits=spend,
+        rejected=list(rejected),
     )
 
 

@@ -11,6 +11,7 @@ fail, and then fails naming the ones that did.
 # served with `flow.serve()` is pickled by value into its run's process, which keeps only
 # the globals its code names; string annotations (e.g. "PersonKeyword") would then not
 # resolve and every run would fail its parameter validation.
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -30,7 +31,12 @@ from piktid_prefect.fanout import (
     upload_all,
 )
 from piktid_prefect.runtime import generation
-from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, derive_seed
+from piktid_prefect.runtime.results import (
+    GenerationSpec,
+    RejectedImage,
+    UploadedImage,
+    derive_seed,
+)
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
 from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS, PERSON_CATEGORY
 
@@ -49,6 +55,7 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 PersonSelection = Union[Literal["approved", "all"], list[int]]  # noqa: UP007
+BadImagePolicy = Literal["fail", "skip"]
 
 # Keyword parameters: the deployment's parameter schema lists the vocabularies, so the
 # server refuses `{"Location": "Atlantis"}` (or an unknown background category or value)
@@ -169,6 +176,28 @@ def _image_files(
             raise InvalidInput(f"No .jpg/.png/.webp image in folder {images}")
         return files
     return [images] if isinstance(images, str) else list(images)
+
+
+def _readable(
+    files: Sequence[str | UploadedImage],
+) -> tuple[list[str | UploadedImage], list[RejectedImage]]:
+    """The files the upload would accept, and the others with the reason (no request)."""
+    good: list[str | UploadedImage] = []
+    bad: list[RejectedImage] = []
+    for file in files:
+        if isinstance(file, UploadedImage):
+            good.append(file)
+            continue
+        try:
+            inputs.image_file(file)
+        except InvalidInput as exc:
+            path = Path(file)
+            content = path.read_bytes() if path.is_file() else str(path).encode()
+            digest = hashlib.sha256(content).hexdigest()
+            bad.append(RejectedImage(image=Path(file).name, sha256=digest, reason=str(exc)))
+        else:
+            good.append(file)
+    return good, bad
 
 
 def _run_stoppable(credentials: PiktidCredentials, *args: Any, **kwargs: Any) -> VariationsResult:
@@ -337,6 +366,7 @@ def batch_variations(
     concurrency_limit: str | None = None,
     output_retries: int = DEFAULT_OUTPUT_RETRIES,
     person_prompt: str = "",
+    on_bad_image: BadImagePolicy = "fail",
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
@@ -346,6 +376,10 @@ def batch_variations(
     Each image is uploaded once (and not again on re-runs); every output is paid once.
     ``prompt`` describes backgrounds; ``person_prompt`` describes the new persons (sent
     with every person keyword, or alone when there is none).
+    ``on_bad_image``: ``"fail"`` (default) fails the batch before any credit when one
+    image is unreadable or has no person to replace; ``"skip"`` leaves such images out
+    (named with the reason in the result, ``manifest.json``'s ``rejected``, the table
+    artifact and a ``piktid.image.rejected`` event) and makes the rest.
     ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``: as in
     :func:`generate_people` (see the README's "Credits").
     """
@@ -361,16 +395,28 @@ def batch_variations(
     person_opts = inputs.person_options(None, seed)
     background_opts = inputs.background_options(None, relight_strength, seed)
     creds = resolve_credentials(credentials)
+    skip = on_bad_image == "skip"
+    rejected: list[RejectedImage] = []
     files = _image_files(images)
+    if skip:
+        files, rejected = _readable(files)
     uploaded = upload_all(creds, files)
     work: list[tuple[UploadedImage, GenerationSpec]] = []
     for image in uploaded:
-        if person_kw or person_text:
-            specs = _person_specs(image, person_kw, persons, seed, person_opts, prompt=person_text)
-            work.extend((image, s) for s in specs)
+        specs: list[GenerationSpec] = []
+        try:
+            if person_kw or person_text:
+                specs += _person_specs(
+                    image, person_kw, persons, seed, person_opts, prompt=person_text
+                )
+        except InvalidPerson as exc:
+            if not skip:
+                raise
+            rejected.append(RejectedImage(image=image.name, sha256=image.sha256, reason=str(exc)))
+            continue
         if background_kw or prompt:
-            specs = _background_specs(image, background_kw, prompt, seed, background_opts)
-            work.extend((image, s) for s in specs)
+            specs += _background_specs(image, background_kw, prompt, seed, background_opts)
+        work.extend((image, s) for s in specs)
     return _run_stoppable(
         creds,
         work,
@@ -383,6 +429,7 @@ def batch_variations(
         max_credits=max_credits,
         allow_partial=allow_partial,
         low_credits_threshold=low_credits_threshold,
+        rejected=rejected,
     )
 
 

@@ -59,15 +59,25 @@ def pending_images(
     person_keywords: list[dict[str, str]],
     background_keywords: list[dict[str, str]],
 ) -> list[Path]:
-    """The files whose requested outputs are not all in ``out_dir/manifest.json``."""
+    """The files whose requested outputs are not all in ``out_dir/manifest.json``.
+
+    A file the manifest lists as rejected (same content hash) is not new: it would only be
+    rejected again. Once the file changes, its hash does, and it is tried again.
+    """
     done: dict[str, set[tuple[str, str]]] = {}
-    for record in Manifest.merged(out_dir, []).outputs:
+    manifest = Manifest.merged(out_dir, [])
+    for record in manifest.outputs:
         for pair in record.keyword.items():
             done.setdefault(record.image_sha256, set()).add((record.kind, "=".join(pair)))
     wanted = {("person", "=".join(p)) for k in person_keywords for p in k.items()} | {
         ("background", "=".join(p)) for k in background_keywords for p in k.items()
     }
-    return [f for f in files if not wanted <= done.get(_sha256(f), set())]
+    pending = []
+    for file in files:
+        digest = _sha256(file)
+        if digest not in manifest.rejected and not wanted <= done.get(digest, set()):
+            pending.append(file)
+    return pending
 
 
 def _local_copy(inbox: str, storage_block: str | None) -> Path:
@@ -148,6 +158,9 @@ def process_new_images(
             low_credits_threshold=low_credits_threshold,
             # Checked once here: a missing limit gets one warning, in this run.
             concurrency_limit=existing_concurrency_limit(concurrency_limit),
+            # One unreadable photo, or one without a person, must not block the inbox
+            # forever: it is skipped, listed in manifest.json, and not tried again.
+            on_bad_image="skip",
             return_state=True,
         )
         _summarize_variations(inbox, len(files), len(new), state)
@@ -181,6 +194,14 @@ def _summarize_variations(inbox: str, seen: int, new: int, state: State[Any]) ->
         lines += _outputs_table(result)
         if result.failures:
             lines += ["", f"**{len(result.failures)} output(s) failed** (see the run's logs)."]
+        if result.rejected:
+            lines += [
+                "",
+                f"**{len(result.rejected)} image(s) skipped**, not tried again until"
+                " the file changes:",
+                "",
+            ]
+            lines += [f"- `{r.image}`: {r.reason}" for r in result.rejected]
     else:
         lines.append(f"**The variations run ended {state.name}:** {state.message or ''}")
     _publish("\n".join(lines), description=f"{new} new image(s)")

@@ -6,6 +6,7 @@ workers, persist as Prefect results, and serialise into ``manifest.json``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ __all__ = [
     "GenerationSpec",
     "Manifest",
     "OutputRecord",
+    "RejectedImage",
     "UploadedImage",
     "derive_seed",
     "generation_identity",
@@ -139,11 +141,23 @@ def output_filename(image_name: str, spec: GenerationSpec, suffix: str = ".jpg")
     return f"{image_name}_{who}_{'-'.join(parts)}_s{seed}{suffix}"
 
 
+class RejectedImage(BaseModel):
+    """A source image a run skipped: unreadable, or no person to replace."""
+
+    image: str = Field(description="File name or stem of the image.")
+    sha256: str = Field(description="Content hash: the same bytes are not tried again.")
+    reason: str = Field(description="Why it was skipped.")
+
+
 class Manifest(BaseModel):
-    """``manifest.json``: every output of a run."""
+    """``manifest.json``: every output of a run, and the images it had to skip."""
 
     outputs: list[OutputRecord] = Field(default_factory=list, description="Delivered outputs.")
     credits: CreditSummary | None = Field(None, description="What the last run spent.")
+    rejected: dict[str, RejectedImage] = Field(
+        default_factory=dict,
+        description="Skipped images by content hash (a changed file has a new hash: retried).",
+    )
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``folder/manifest.json`` atomically and return its path."""
@@ -157,16 +171,22 @@ class Manifest(BaseModel):
         return target
 
     @classmethod
-    def merged(cls, folder: str | os.PathLike[str], records: Sequence[OutputRecord]) -> Manifest:
-        """The manifest already in ``folder`` with ``records`` added or replaced by path."""
+    def merged(
+        cls,
+        folder: str | os.PathLike[str],
+        records: Sequence[OutputRecord],
+        rejected: Sequence[RejectedImage] = (),
+    ) -> Manifest:
+        """The manifest already in ``folder`` with ``records`` added or replaced by path,
+        and ``rejected`` images added (an image with outputs is no longer rejected)."""
         existing = Path(folder) / "manifest.json"
-        by_path: dict[str, OutputRecord] = {}
+        earlier = cls()
         if existing.exists():
-            try:
-                for record in cls.model_validate_json(existing.read_text()).outputs:
-                    by_path[record.path] = record
-            except ValueError:
-                pass
-        for record in records:
-            by_path[record.path] = record
-        return cls(outputs=sorted(by_path.values(), key=lambda r: r.path))
+            with contextlib.suppress(ValueError):
+                earlier = cls.model_validate_json(existing.read_text())
+        by_path = {record.path: record for record in earlier.outputs}
+        by_path.update((record.path, record) for record in records)
+        skipped = {**earlier.rejected, **{r.sha256: r for r in rejected}}
+        for record in by_path.values():
+            skipped.pop(record.image_sha256, None)
+        return cls(outputs=sorted(by_path.values(), key=lambda r: r.path), rejected=skipped)
