@@ -194,7 +194,7 @@ def _readable(
             path = Path(file)
             content = path.read_bytes() if path.is_file() else str(path).encode()
             digest = hashlib.sha256(content).hexdigest()
-            bad.append(RejectedImage(image=Path(file).name, sha256=digest, reason=str(exc)))
+            bad.append(RejectedImage(image=path.stem, sha256=digest, reason=str(exc)))
         else:
             good.append(file)
     return good, bad

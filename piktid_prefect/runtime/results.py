@@ -187,6 +187,8 @@ class Manifest(BaseModel):
         by_path = {record.path: record for record in earlier.outputs}
         by_path.update((record.path, record) for record in records)
         skipped = {**earlier.rejected, **{r.sha256: r for r in rejected}}
-        for record in by_path.values():
-            skipped.pop(record.image_sha256, None)
+        # An image that now has outputs (the same bytes, or its file fixed) is not rejected.
+        made = {(r.image_sha256, r.image) for r in by_path.values()}
+        hashes, names = {h for h, _ in made}, {n for _, n in made}
+        skipped = {h: r for h, r in skipped.items() if h not in hashes and r.image not in names}
         return cls(outputs=sorted(by_path.values(), key=lambda r: r.path), rejected=skipped)
