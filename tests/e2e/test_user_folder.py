@@ -323,7 +323,14 @@ def test_a_direct_call_from_the_users_folder(user_project: UserProject, flow_nam
 
 
 @pytest.mark.parametrize("flow_name", PUBLIC_FLOWS)
-@pytest.mark.parametrize("way", list(DEPLOYMENTS))
+@pytest.mark.parametrize(
+    "way",
+    # serve (Prefect's docs' way) and prefect deploy (the README's) in the default run.
+    [
+        w if w in ("serve", "prefect-deploy") else pytest.param(w, marks=pytest.mark.long)
+        for w in DEPLOYMENTS
+    ],
+)
 def test_a_run_of_the_deployment_completes(
     user_project: UserProject, way: str, flow_name: str
 ) -> None:

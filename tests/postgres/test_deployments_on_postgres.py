@@ -10,7 +10,7 @@ from tests.e2e import test_deployments as e2e_deployments
 from tests.e2e.conftest import PrefectStack
 from tests.postgres.conftest import Postgres
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.long]
 
 # Collected again in this module, where the server fixture runs on PostgreSQL; new tests
 # of the e2e suite join automatically.

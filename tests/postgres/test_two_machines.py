@@ -38,7 +38,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_deployments import api, trigger, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.long]
 
 # Emulator clock: 1 API-second = 0.25 real seconds. Each person's first generation starts
 # at once and is due 8 API-s later; its two follow-ups start STAGGER API-s after it and

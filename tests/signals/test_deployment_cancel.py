@@ -20,7 +20,7 @@ from tests.e2e.conftest import CREDENTIALS_BLOCK, PrefectStack, prefect_stack  #
 
 from .conftest import GROUP_PHOTO, OUTPUTS, TIME_SCALE
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.long]
 
 CANCELLED_WITHIN_SECONDS = 30.0
 
