@@ -88,6 +88,26 @@ def _credentials(block: str | None) -> Any:
         fail(f"no usable PiktID credentials ({first_line(exc)})")
 
 
+def _run_flow(
+    call: Callable[[str, Any], Any],
+    *,
+    image: Path,
+    out: Path,
+    credentials_block: str | None,
+    verbose: bool,
+) -> None:
+    """Check the image and credentials, then start Prefect, run the flow, print its summary.
+
+    Everything that can be refused without Prefect is refused before it is imported.
+    """
+    source = _check_image(image)
+    _check_credentials(credentials_block)
+    prepare_prefect_environment(verbose=verbose)
+    creds = _credentials(credentials_block)
+    result = _run(lambda: call(source, creds), credentials=creds, verbose=verbose)
+    print_summary(result, out)
+
+
 def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> Any:
     """Run a flow under the supervisor, with the progress display; report errors in one line."""
     from piktid_prefect.cli._progress import ProgressReport, reporting
@@ -198,14 +218,11 @@ def generate_person(
         )
     )
     _checked(lambda: inputs.person_options(None, seed))
-    source = _check_image(image)
-    _check_credentials(credentials_block)
-    prepare_prefect_environment(verbose=verbose)
-    from piktid_prefect.flows import generate_people
 
-    creds = _credentials(credentials_block)
-    result = _run(
-        lambda: generate_people(
+    def call(source: str, creds: Any) -> Any:
+        from piktid_prefect.flows import generate_people
+
+        return generate_people(
             image=source,
             keywords=keywords,
             persons=person or "approved",
@@ -218,11 +235,9 @@ def generate_person(
             max_credits=max_credits,
             allow_partial=allow_partial,
             low_credits_threshold=low_credits,
-        ),
-        credentials=creds,
-        verbose=verbose,
-    )
-    print_summary(result, out)
+        )
+
+    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
 
 
 @app.command("edit-background")
@@ -247,17 +262,19 @@ def edit_background(
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
     keywords = _checked(lambda: inputs.background_keywords(_parse_keywords(keyword or [])))
-    if not keywords and not prompt:
-        fail("give at least one --keyword category=value or a --prompt")
+    _checked(
+        lambda: inputs.require_work(
+            background_keywords=keywords,
+            background_prompt=prompt,
+            hint="give at least one --keyword category=value or a --prompt",
+        )
+    )
     _checked(lambda: inputs.background_options(None, relight_strength, seed))
-    source = _check_image(image)
-    _check_credentials(credentials_block)
-    prepare_prefect_environment(verbose=verbose)
-    from piktid_prefect.flows import edit_backgrounds
 
-    creds = _credentials(credentials_block)
-    result = _run(
-        lambda: edit_backgrounds(
+    def call(source: str, creds: Any) -> Any:
+        from piktid_prefect.flows import edit_backgrounds
+
+        return edit_backgrounds(
             image=source,
             keywords=keywords,
             prompt=prompt,
@@ -269,11 +286,9 @@ def edit_background(
             max_credits=max_credits,
             allow_partial=allow_partial,
             low_credits_threshold=low_credits,
-        ),
-        credentials=creds,
-        verbose=verbose,
-    )
-    print_summary(result, out)
+        )
+
+    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
 
 
 app.command("plan")(cli_credits.plan)
