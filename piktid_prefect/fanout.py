@@ -39,6 +39,7 @@ from piktid_prefect.runtime.results import (
     OutputRecord,
     RejectedImage,
     UploadedImage,
+    with_distinct_names,
 )
 from piktid_prefect.runtime.stagger import Planned
 from piktid_prefect.tasks import download_result, generate_output, upload_image
@@ -101,13 +102,7 @@ def upload_all(
         img if isinstance(img, UploadedImage) else upload_image.submit(credentials, img)
         for img in images
     ]
-    uploaded = [f if isinstance(f, UploadedImage) else f.result() for f in futures]
-    # Deterministic output names use the file stem: keep two "photo.jpg"s apart.
-    stems = [u.name for u in uploaded]
-    return [
-        u.model_copy(update={"name": f"{u.name}-{u.sha256[:8]}"}) if stems.count(u.name) > 1 else u
-        for u in uploaded
-    ]
+    return with_distinct_names([f if isinstance(f, UploadedImage) else f.result() for f in futures])
 
 
 def run_outputs(

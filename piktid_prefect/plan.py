@@ -29,7 +29,7 @@ from piktid_prefect import inputs
 from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
 from piktid_prefect.flows import PersonSelection, _background_specs, _image_files, _person_specs
 from piktid_prefect.preflight import CreditPlan, PlannedOutput, local_image, plan_outputs
-from piktid_prefect.runtime.results import GenerationSpec, UploadedImage
+from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, with_distinct_names
 from piktid_prefect.wire.errors import InvalidInput
 
 __all__ = ["plan_batch_variations", "plan_edit_backgrounds", "plan_generate_people"]
@@ -149,14 +149,6 @@ def _images(
             raise InvalidInput(f"Image {path} does not exist")
     named = None if isinstance(persons, str) else list(persons)
     images = [local_image(account, path, named) for path in files]
-    # The run names outputs of two files with one stem apart the same way (fanout.upload_all).
-    stems = [image.name for image, _ in images]
-    return [
-        (
-            image.model_copy(update={"name": f"{image.name}-{image.sha256[:8]}"})
-            if stems.count(image.name) > 1
-            else image,
-            known,
-        )
-        for image, known in images
-    ]
+    # Named as the run names them (fanout.upload_all).
+    named_images = with_distinct_names([image for image, _ in images])
+    return [(image, known) for image, (_, known) in zip(named_images, images, strict=True)]

@@ -31,6 +31,7 @@ __all__ = [
     "derive_seed",
     "generation_identity",
     "output_filename",
+    "with_distinct_names",
 ]
 
 
@@ -51,6 +52,18 @@ class UploadedImage(BaseModel):
     def approved_person_ids(self) -> list[int]:
         """Ids of the persons PiktID can replace."""
         return [person.id for person in self.persons if person.approve]
+
+
+def with_distinct_names(images: Sequence[UploadedImage]) -> list[UploadedImage]:
+    """Deterministic output names use the file stem: two files with one stem (two
+    ``photo.jpg``) get their content hash added, so their outputs stay apart."""
+    stems = [image.name for image in images]
+    return [
+        image.model_copy(update={"name": f"{image.name}-{image.sha256[:8]}"})
+        if stems.count(image.name) > 1
+        else image
+        for image in images
+    ]
 
 
 class GenerationSpec(BaseModel):
