@@ -168,6 +168,11 @@ def reporting(report: ProgressReport | None) -> Iterator[ProgressReport | None]:
     if report is None:
         yield None
         return
+    # Prefect configures logging (replacing the handlers of its loggers) when its flow API
+    # is first imported: that must happen before this handler is attached, not after.
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
     logger = logging.getLogger(RUN_LOGGER)
     logger.addHandler(report)
     report.start()

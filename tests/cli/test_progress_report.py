@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+import subprocess
+import sys
 
 from rich.console import Console
 
@@ -60,3 +62,22 @@ def test_other_records_are_ignored_and_silent_mode_draws_nothing() -> None:
     report.stop()
     assert screen.getvalue() == ""
     assert report.summary == "1 delivered, 0 credits spent"
+
+
+def test_the_report_still_hears_the_run_after_prefects_flow_api_is_first_imported() -> None:
+    """Prefect sets up logging (replacing its loggers' handlers) on its first flow import."""
+    script = """
+import io, logging
+from rich.console import Console
+from piktid_prefect.cli._progress import RUN_LOGGER, ProgressReport, reporting
+report = ProgressReport(Console(file=io.StringIO()), mode="lines", balance=lambda: None)
+with reporting(report):
+    import piktid_prefect.flows  # the CLI imports the flows only once the run starts
+    logging.getLogger(RUN_LOGGER).info("%d/%d delivered %s", 1, 1, "photo.jpg")
+print(report.summary)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "1 delivered"
