@@ -144,7 +144,7 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
     client = client_for(account)
     credits.spend_one()  # the run's budget: raises NotEnoughCredits, nothing sent
     ledger = ledger_for(account)
-    with ledger.sending(partial(_balance, account)):
+    with ledger.sending(partial(_balance, account)) as sent:
         try:
             if spec.kind == "person":
                 assert spec.person_id is not None
@@ -162,12 +162,11 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
         except GenerationStartUnconfirmed as exc:
             if not isinstance(exc.job, GenerationJob):
                 raise
-            ledger.lost(exc.job)
+            sent.lost(exc.job)
             return exc.job
         except BadRequest as exc:
             credits.not_charged(exc)  # refused, nothing paid; a 402 stops the run's new starts
             raise
-    ledger.confirmed()
     return job
 
 

@@ -43,6 +43,7 @@ from piktid_prefect.wire.models import GenerationJob, Notification
 __all__ = [
     "DEFAULT_WINDOW_SECONDS",
     "StartLedger",
+    "StartSent",
     "settle",
     "window_seconds",
 ]
@@ -72,6 +73,17 @@ def window_seconds(hub: NotificationHub, kind: str, timeout_seconds: float) -> f
     return min(max(floor, 3.0 * slowest), timeout_seconds)
 
 
+class StartSent:
+    """One start request inside :meth:`StartLedger.sending`."""
+
+    def __init__(self) -> None:
+        self.lost_job: GenerationJob | None = None
+
+    def lost(self, job: GenerationJob) -> None:
+        """The request was sent but its answer never came: charged or not, unknown yet."""
+        self.lost_job = job
+
+
 class StartLedger:
     """This process's starts on one account, held against the account's balance."""
 
@@ -86,8 +98,14 @@ class StartLedger:
         self._ambiguous: set[str] = set()  # started again on time alone
 
     @contextlib.contextmanager
-    def sending(self, read_balance: Callable[[], float]) -> Iterator[None]:
-        """Wrap one start request; the first one reads the baseline balance."""
+    def sending(self, read_balance: Callable[[], float]) -> Iterator[StartSent]:
+        """Wrap one start request; the first one reads the baseline balance.
+
+        The block's outcome is booked in the same step that ends it, so a ledger check
+        never sees a start neither in flight nor booked: a block that ends normally
+        is a start answered (charged), unless :meth:`StartSent.lost` was called; one
+        that raises was refused (nothing charged).
+        """
         with self._cond:
             while self._checking:
                 self._cond.wait()
@@ -98,20 +116,19 @@ class StartLedger:
                     logger.debug("No balance baseline (%s): lost starts settle on time", exc)
                     self._usable = False
             self._in_flight += 1
+        sent = StartSent()
+        answered = False
         try:
-            yield
+            yield sent
+            answered = True
         finally:
             with self._cond:
                 self._in_flight -= 1
+                if sent.lost_job is not None:
+                    self._pending.add(_key(sent.lost_job))
+                elif answered:
+                    self._charged += 1
                 self._cond.notify_all()
-
-    def confirmed(self) -> None:
-        with self._cond:
-            self._charged += 1
-
-    def lost(self, job: GenerationJob) -> None:
-        with self._cond:
-            self._pending.add(_key(job))
 
     def delivered(self, job: GenerationJob) -> None:
         """A lost start's own notification came: it had been charged."""
