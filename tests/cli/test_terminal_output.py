@@ -86,6 +86,7 @@ def test_first_run_on_busy_cores_prints_plain_progress_lines_and_nothing_else(
     assert sum(re.match(r"\d+/2 delivered ", message) is not None for message in logged) == 2
 
 
+@pytest.mark.long  # a third fresh PREFECT_HOME (~25 s): the default run keeps CI under 15 min
 def test_verbose_brings_prefects_log_lines_back(
     piktid_account: EmulatorAccount, tmp_path: Path
 ) -> None:

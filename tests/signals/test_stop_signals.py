@@ -55,7 +55,11 @@ def test_sigterm_stops_the_run_and_the_rerun_collects_the_paid_jobs_for_free(
 
 @pytest.mark.parametrize(
     ("sig", "what"),
-    [(signal.SIGTERM, "timeout"), (signal.SIGINT, "Ctrl-C")],
+    [
+        (signal.SIGTERM, "timeout"),
+        # Ctrl-C to the group runs in the longer job (`pytest -m long`): CI time.
+        pytest.param(signal.SIGINT, "Ctrl-C", marks=pytest.mark.long),
+    ],
     ids=["sigterm-to-the-group", "sigint-to-the-group"],
 )
 def test_a_signal_to_the_whole_group_ends_the_run_although_its_server_is_gone(
