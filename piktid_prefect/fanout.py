@@ -19,6 +19,7 @@ import queue
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from pydantic import BaseModel, Field
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.events import emit_credits_low_event, emit_image_rejected_event
 from piktid_prefect.preflight import preflight, read_balance
-from piktid_prefect.runtime import credits, stagger
+from piktid_prefect.runtime import credits, generation, stagger
 from piktid_prefect.runtime.credits import CreditBudget, CreditSummary
 from piktid_prefect.runtime.generation import writable_folder
 from piktid_prefect.runtime.results import (
@@ -42,13 +43,14 @@ from piktid_prefect.runtime.results import (
     with_distinct_names,
 )
 from piktid_prefect.runtime.stagger import Planned
-from piktid_prefect.tasks import download_result, generate_output, upload_image
+from piktid_prefect.tasks import generate_output, upload_image
 from piktid_prefect.ui import RunDisplay
 from piktid_prefect.wire.errors import (
     InsufficientCredits,
     InvalidInput,
     NotEnoughCredits,
     PiktidError,
+    is_transient,
 )
 
 __all__ = [
@@ -296,6 +298,25 @@ def _raise_for_failures(failures: Sequence[FailedOutput], total: int, where: str
     )
 
 
+# Downloads are safe to repeat: a transient fault is retried here, with backoff.
+_DOWNLOAD_ATTEMPTS = 4
+_DOWNLOAD_THREADS = 8
+
+
+def _download(
+    credentials: PiktidCredentials, result: GenerationResult, out_dir: str
+) -> OutputRecord:
+    """Download one result (a plain call, not a task: see :func:`_fan_out`)."""
+    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+        try:
+            return generation.download(credentials, result, out_dir)
+        except Exception as exc:
+            if attempt == _DOWNLOAD_ATTEMPTS or not is_transient(exc):
+                raise
+            time.sleep(2.0 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
 def _fan_out(
     credentials: PiktidCredentials,
     plans: list[Planned],
@@ -312,10 +333,16 @@ def _fan_out(
     Submitting everything at once would park one thread per task (1,500 threads for
     1,000 outputs); a window twice the in-flight bound keeps every slot busy while
     memory stays flat.
+
+    Each output is one task run (``generate_output``, the paid and cached step); its
+    download is a plain call in a small pool. A second task run per output doubled the
+    Prefect events the server stores for a batch (measured in ``docs/benchmark.md``) for
+    a step that is free, idempotent (deterministic file names) and retried here.
     """
     began = time.time()
-    finished: queue.Queue[PrefectFuture[Any]] = queue.Queue()
-    stage: dict[PrefectFuture[Any], tuple[UploadedImage, GenerationSpec]] = {}
+    finished: queue.Queue[PrefectFuture[Any] | Future[Any]] = queue.Queue()
+    stage: dict[PrefectFuture[Any] | Future[Any], tuple[UploadedImage, GenerationSpec]] = {}
+    downloads = ThreadPoolExecutor(_DOWNLOAD_THREADS, thread_name_prefix="piktid-download")
     pending = iter(plans)
     active = 0
 
@@ -334,24 +361,25 @@ def _fan_out(
         generated.add_done_callback(finished.put)
         return True
 
-    while active < window and submit_next():
-        active += 1
-    while active:
-        future = finished.get()
-        image, spec = stage.pop(future)
-        try:
-            result = future.result()
-        except Exception as exc:
-            fail(image, spec, exc)
-        else:
-            if isinstance(result, GenerationResult):
-                if result.paid_again and result.job.started_at >= began:
-                    paid_again(result)  # not a cached result of an earlier run
-                downloaded = download_result.submit(credentials, result, out_dir)
-                stage[downloaded] = (image, spec)
-                downloaded.add_done_callback(finished.put)
-                continue
-            deliver(result)
-        active -= 1
-        if submit_next():
+    with downloads:
+        while active < window and submit_next():
             active += 1
+        while active:
+            future = finished.get()
+            image, spec = stage.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:
+                fail(image, spec, exc)
+            else:
+                if isinstance(result, GenerationResult):
+                    if result.paid_again and result.job.started_at >= began:
+                        paid_again(result)  # not a cached result of an earlier run
+                    downloaded = downloads.submit(_download, credentials, result, out_dir)
+                    stage[downloaded] = (image, spec)
+                    downloaded.add_done_callback(finished.put)
+                    continue
+                deliver(result)
+            active -= 1
+            if submit_next():
+                active += 1

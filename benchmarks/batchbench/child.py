@@ -7,11 +7,15 @@ result (outputs, real seconds, peak RSS) is written as JSON to ``job.result_path
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import resource
 import sys
 import threading
 import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +68,9 @@ def run_prefect(job: Job) -> dict[str, Any]:
         poll_interval_seconds=job.real(job.extra["poll_seconds"]),
     )
     rss_before = _peak_rss_mb()
+    trace_top = int(os.environ.get("PIKTID_BENCH_TRACEMALLOC", "0"))
+    if trace_top:
+        tracemalloc.start()
     threads = _ThreadCounter()
     began = time.monotonic()
     images: list[str | UploadedImage] = list(job.images)
@@ -78,6 +85,8 @@ def run_prefect(job: Job) -> dict[str, Any]:
         timeout_seconds=job.real(600.0),
     )
     seconds = time.monotonic() - began
+    if trace_top:
+        _print_allocations(trace_top)
     return {
         "peak_threads": threads.stop(),
         "outputs": len(result.outputs),
@@ -86,6 +95,20 @@ def run_prefect(job: Job) -> dict[str, Any]:
         "began_monotonic": began,
         "peak_rss_before_flow_mb": rss_before,
     }
+
+
+def _print_allocations(top: int) -> None:
+    """Where the memory still held after the flow was allocated (PIKTID_BENCH_TRACEMALLOC=N)."""
+    gc.collect()
+    current, peak = tracemalloc.get_traced_memory()
+    print(f"TRACEMALLOC current {current / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB")
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]
+    )
+    for stat in snapshot.statistics("lineno")[:top]:
+        print(f"TRACEMALLOC {stat.size / 2**20:8.2f} MiB {stat.count:8d} {stat.traceback[0]}")
+    kinds = Counter(type(o).__name__ for o in gc.get_objects())
+    print("OBJECTS", kinds.most_common(top), flush=True)
 
 
 def _trace_unconfirmed_starts() -> None:
