@@ -69,8 +69,7 @@ def run_prefect(job: Job) -> dict[str, Any]:
     )
     rss_before = _peak_rss_mb()
     trace_top = int(os.environ.get("PIKTID_BENCH_TRACEMALLOC", "0"))
-    if trace_top:
-        tracemalloc.start()
+    census = _HeapCensus() if trace_top else None
     threads = _ThreadCounter()
     began = time.monotonic()
     images: list[str | UploadedImage] = list(job.images)
@@ -85,8 +84,8 @@ def run_prefect(job: Job) -> dict[str, Any]:
         timeout_seconds=job.real(600.0),
     )
     seconds = time.monotonic() - began
-    if trace_top:
-        _print_allocations(trace_top)
+    if census is not None:
+        census.report(trace_top)
     return {
         "peak_threads": threads.stop(),
         "outputs": len(result.outputs),
@@ -97,18 +96,48 @@ def run_prefect(job: Job) -> dict[str, Any]:
     }
 
 
-def _print_allocations(top: int) -> None:
-    """Where the memory still held after the flow was allocated (PIKTID_BENCH_TRACEMALLOC=N)."""
-    gc.collect()
-    current, peak = tracemalloc.get_traced_memory()
-    print(f"TRACEMALLOC current {current / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB")
-    snapshot = tracemalloc.take_snapshot().filter_traces(
-        [tracemalloc.Filter(False, tracemalloc.__file__)]
-    )
-    for stat in snapshot.statistics("lineno")[:top]:
-        print(f"TRACEMALLOC {stat.size / 2**20:8.2f} MiB {stat.count:8d} {stat.traceback[0]}")
-    kinds = Counter(type(o).__name__ for o in gc.get_objects())
-    print("OBJECTS", kinds.most_common(top), flush=True)
+class _HeapCensus:
+    """Where the flow's memory is held at its fullest (PIKTID_BENCH_TRACEMALLOC=N).
+
+    Sampled while the flow runs (peak RSS is reached inside the flow, and what the flow
+    context holds is gone once it returns): every 15 s, the snapshot of the fullest heap
+    so far is kept. tracemalloc slows the process down; use it for the census only.
+    """
+
+    def __init__(self) -> None:
+        tracemalloc.start(12)  # frames: who called the allocation, not only where
+        self._fullest = 0
+        self._snapshot: tracemalloc.Snapshot | None = None
+        self._objects: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(15.0):
+            self._sample()
+
+    def _sample(self) -> None:
+        current, _ = tracemalloc.get_traced_memory()
+        if current > self._fullest:
+            self._fullest = current
+            self._snapshot = tracemalloc.take_snapshot()
+            self._objects = Counter(type(o).__name__ for o in gc.get_objects())
+
+    def report(self, top: int) -> None:
+        self._stop.set()
+        self._thread.join()
+        _, peak = tracemalloc.get_traced_memory()
+        print(f"TRACEMALLOC fullest sample {self._fullest / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB")
+        if self._snapshot is not None:
+            snapshot = self._snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            for stat in snapshot.statistics("lineno")[:top]:
+                print(f"TRACEMALLOC {stat.size / 2**20:8.2f} MiB {stat.count:8d} {stat.traceback[0]}")
+            for stat in snapshot.statistics("traceback")[:5]:
+                print(f"TRACEMALLOC STACK {stat.size / 2**20:8.2f} MiB {stat.count:8d}")
+                for line in stat.traceback.format(most_recent_first=True):
+                    print(f"    {line}")
+        print("OBJECTS", self._objects.most_common(top), flush=True)
 
 
 def _trace_unconfirmed_starts() -> None:
