@@ -128,13 +128,15 @@ class _HeapCensus:
         self._stop.set()
         self._thread.join()
         _, peak = tracemalloc.get_traced_memory()
-        print(f"TRACEMALLOC fullest sample {self._fullest / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB")
+        mib = 2**20
+        print(f"TRACEMALLOC fullest {self._fullest / mib:.1f} MiB, peak {peak / mib:.1f} MiB")
         if self._snapshot is not None:
-            snapshot = self._snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            own = tracemalloc.Filter(False, tracemalloc.__file__)
+            snapshot = self._snapshot.filter_traces([own])
             for stat in snapshot.statistics("lineno")[:top]:
-                print(f"TRACEMALLOC {stat.size / 2**20:8.2f} MiB {stat.count:8d} {stat.traceback[0]}")
+                print(f"TRACEMALLOC {stat.size / mib:8.2f} MiB {stat.count:8d} {stat.traceback[0]}")
             for stat in snapshot.statistics("traceback")[:5]:
-                print(f"TRACEMALLOC STACK {stat.size / 2**20:8.2f} MiB {stat.count:8d}")
+                print(f"TRACEMALLOC STACK {stat.size / mib:8.2f} MiB {stat.count:8d}")
                 for line in stat.traceback.format(most_recent_first=True):
                     print(f"    {line}")
         print("OBJECTS", self._objects.most_common(top), flush=True)
