@@ -167,7 +167,11 @@ def account_charges(stats: EmulatorStats, report: SoakReport, deadline_seconds: 
             notified = [r for r in earlier if r.outcome == "notified"]
             if any(r.completed_at - r.started_at <= deadline_seconds for r in notified):
                 report.duplicate_charges += 1
-                report.duplicate_charge_keys.append(f"{record.id}: {key!r}")
+                history = ", ".join(
+                    f"#{r.id} {r.outcome} {r.started_at:.2f}->{r.completed_at} seen {r.seen_at}"
+                    for r in records
+                )
+                report.duplicate_charge_keys.append(f"{record.id}: {key!r} ({history})")
             elif notified:
                 report.repaid_late += 1
             elif earlier[-1].outcome == "lost":

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from piktid_prefect.runtime.notifications import NotificationHub
-from piktid_prefect.wire.errors import GenerationFailed, NotificationTimeout, RateLimited
+from piktid_prefect.wire.errors import (
+    GenerationFailed,
+    NotificationTimeout,
+    RateLimited,
+    ServerError,
+)
 from piktid_prefect.wire.models import GenerationJob, Notification
 
 INTERVAL = 0.02
@@ -23,6 +28,7 @@ class FakeClient:
         self.deleted: list[int] = []
         self.polls = 0
         self.fail_next: list[Exception] = []
+        self.failing_deletes: set[int] = set()  # ids whose next delete fails
         self.lock = threading.Lock()
 
     def notifications(self, names: Any = (), *, image_id: str | None = None) -> list[Notification]:
@@ -34,6 +40,9 @@ class FakeClient:
 
     def delete_notification(self, notification_id: int) -> None:
         with self.lock:
+            if notification_id in self.failing_deletes:
+                self.failing_deletes.discard(notification_id)
+                raise ServerError("delete failed", status_code=500)
             self.deleted.append(notification_id)
             self.pending = [n for n in self.pending if n.id != notification_id]
 
@@ -159,6 +168,31 @@ def test_duplicated_notification_is_consumed_without_a_waiter(
     while 2 not in fake.deleted and time.monotonic() < deadline:
         time.sleep(INTERVAL)
     assert sorted(fake.deleted) == [1, 2]
+
+
+def test_a_notification_whose_delete_failed_is_not_handed_out_again(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    """The soak's duplicate charge: an output's error notification, still listed because
+    its delete failed, failed the output's paid second start too (same identity)."""
+    first = hub.submit(person_job(0, started_at=1.0), timeout_seconds=5)
+    fake.failing_deletes.add(5)
+    fake.publish(
+        Notification(
+            id=5,
+            name="error",
+            data={"tasks": "edit_generate", "msg": "mask failed", "address": "img", "id_person": 0},
+        )
+    )
+    with pytest.raises(GenerationFailed):
+        first.result(timeout=5)
+    assert [n.id for n in fake.pending] == [5]  # still listed by the server
+
+    second = hub.submit(person_job(0, started_at=2.0), timeout_seconds=5)
+    time.sleep(5 * INTERVAL)  # polls that list the old error again
+    fake.publish(result(6, 0))
+    assert second.result(timeout=5).id == 6
+    assert fake.pending == [] and sorted(fake.deleted) == [5, 6]  # deleted on a later poll
 
 
 def test_same_identity_jobs_are_served_oldest_first(hub: NotificationHub, fake: FakeClient) -> None:

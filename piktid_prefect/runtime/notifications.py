@@ -49,7 +49,8 @@ logger = logging.getLogger("piktid_prefect.runtime.notifications")
 # PiktID's docs: "a request every 3 seconds at most, to not incur in rate limiting".
 DEFAULT_POLL_INTERVAL_SECONDS = 3.0
 POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
-# How long a consumed result is remembered, to delete a duplicated copy of it.
+# How long a consumed notification (its id, its result's link) is remembered: longer
+# than PiktID keeps one (600 s), so a copy still listed is never handed out again.
 _RECENT_SECONDS = 900.0
 _MAX_BACKOFF_SECONDS = 60.0
 _MAX_BACKOFF_DOUBLINGS = 3
@@ -90,6 +91,9 @@ class NotificationHub:
         self._wake = threading.Condition(self._lock)
         self._waiters: list[_Waiter] = []
         self._recent_links: dict[str, float] = {}
+        # Consumed notifications by id: one whose delete failed is listed again by the
+        # next poll, and an ``error`` one carries nothing else that tells it is stale.
+        self._consumed_ids: dict[int, float] = {}
         self._thread: threading.Thread | None = None
         self._polling_client: PiktidClient | None = None
         # The first poll comes one interval after the first job: no result is ready sooner.
@@ -257,9 +261,17 @@ class NotificationHub:
             self._recent_links = {
                 url: t for url, t in self._recent_links.items() if now - t < _RECENT_SECONDS
             }
+            self._consumed_ids = {
+                nid: t for nid, t in self._consumed_ids.items() if now - t < _RECENT_SECONDS
+            }
             # Oldest notification first: with several jobs of the same identity, the
             # first started gets the first result.
             for notification in sorted(notifications, key=lambda n: (n.timestamp, n.id)):
+                if notification.id in self._consumed_ids:
+                    # Handed out already, its delete failed: a second start of the same
+                    # output would take it for its own. Delete it again, nothing more.
+                    consumed.append(notification.id)
+                    continue
                 waiter = self._owner(notification)
                 if waiter is None:
                     if self._is_duplicate(notification):
@@ -267,6 +279,7 @@ class NotificationHub:
                     continue
                 self._waiters.remove(waiter)
                 consumed.append(notification.id)
+                self._consumed_ids[notification.id] = now
                 self._resolve(waiter, notification, now)
         for notification_id in consumed:
             try:
