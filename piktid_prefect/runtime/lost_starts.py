@@ -272,7 +272,10 @@ def _first_result(
             job = pending.pop(future)
             error = future.exception()
             if error is None:
-                if not job.confirmed:
+                if not job.confirmed and len(listening) == 1:
+                    # Proof it was charged only when no other start of the output could
+                    # own this result: a notification names the output, not the start
+                    # (the oldest waiter gets it). Else the ledger stays "unknown".
                     ledger.delivered(job)
                 for other in pending:
                     hub.watch_for_extra(other, seconds=timeout_seconds)
