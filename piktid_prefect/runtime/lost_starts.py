@@ -12,7 +12,10 @@ timeout (600 s) stalls the run. The evidence, sharpest first:
    were charged — provided nothing else spent on the account meanwhile. Read once per
    lost start, one poll interval after it, while no start of this process is in
    flight. Another spender, a refund or a second lost start with a different outcome
-   makes it "unknown", never a wrong "not charged" by itself.
+   makes it "unknown", never a wrong "not charged" by itself. A lost start is booked as
+   charged by its result only when no other start of the output was listening (a
+   notification names the output, not the start): after a restart on time alone, the
+   ledger answers "unknown".
 3. **Time.** The settle window: the larger of ``PIKTID_LOST_START_WINDOW_SECONDS``
    (default 60) and 3x the slowest generation of the same kind seen in this process —
    ended sooner when two generations of that kind started *after* the lost one have

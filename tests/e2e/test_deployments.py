@@ -159,6 +159,7 @@ def test_deploy_all_creates_a_scheduled_and_on_demand_deployments(
     assert batch.schedules == [] and people.schedules == []
     for deployment in (inbox, batch, people):
         assert deployment.work_pool_name == "piktid"
+        assert deployment.job_variables == {"env": {"MALLOC_ARENA_MAX": "2"}}
         assert deployment.enforce_parameter_schema
         assert deployment.parameters["credentials"] == "piktid"  # a block name, no secret
         assert deployment.parameters["concurrency_limit"] == DEFAULT_ACCOUNT_LIMIT
