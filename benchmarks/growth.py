@@ -38,6 +38,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batchbench import spec  # a sibling package
 from batchbench.bound import BatchShape, Latencies, ideal_client, lower_bound
+from batchbench.budget import slot_budget
+from batchbench.driver import _times
 from batchbench.images import make_images
 from batchbench.spec import Job
 from soak_postgres import Stack, _cpu_seconds
@@ -140,6 +142,7 @@ def run_size(
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError((folder / "log.txt").read_text()[-3000:])
+    emulator.drain()
     server_cpu = _cpu_seconds(stack.server.pid) - server_cpu_before
     postgres_cpu = _cpu_seconds(stack.postgres_pid()) - postgres_cpu_before
     until = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 1))
@@ -159,6 +162,13 @@ def run_size(
     bound = lower_bound(shape, latencies())["bound"]
     # What polling every 3 s alone costs: a client with no overhead of its own.
     ideal = ideal_client(shape, latencies()).makespan
+    api_seconds = float(result["real_seconds"]) / scale
+    # The child's monotonic start on the emulator's virtual clock (same machine clock).
+    began = (
+        emulator.engine.clock.now() - (time.monotonic() - float(result["began_monotonic"])) / scale
+    )
+    generations = emulator.stats(account.email).generations
+    budget = slot_budget(map(_times, generations), spec.MAX_IN_FLIGHT, began, began + api_seconds)
     api_requests = sum(result["api_requests"].values())
     return {
         "outputs": outputs,
@@ -177,6 +187,9 @@ def run_size(
         "makespan_over_bound": round(float(result["real_seconds"]) / scale / bound, 3),
         "ideal_client_over_bound": round(ideal / bound, 3),
         "emulator_requests": sum(emulator.stats(account.email).requests.values()),
+        # Where the makespan went (API-s): see batchbench.budget.
+        "budget": {k: round(v, 1) for k, v in vars(budget).items()},
+        "ideal_budget": {k: round(v, 1) for k, v in vars(ideal_client(shape, latencies())).items()},
     }
 
 

@@ -18,6 +18,7 @@ import os
 import queue
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -152,7 +153,9 @@ def run_outputs(
         )
     budget = CreditBudget(run_key=uuid.uuid4().hex, max_credits=max_credits)
     total = len(check.delivered) + len(check.to_run)
-    display = RunDisplay(total, originals=[image for image, _ in work])
+    expected = Counter(image.name for image, _ in check.to_run)
+    expected.update(record.image for record in check.delivered)
+    display = RunDisplay(total, originals=[image for image, _ in work], expected=expected)
     outputs: list[OutputRecord] = []
     failures: list[FailedOutput] = []
     paid_again: list[GenerationResult] = []
@@ -163,7 +166,7 @@ def run_outputs(
         logger.info("%d/%d delivered %s", display.done, total, Path(record.path).name)
 
     def fail(image: UploadedImage, spec: GenerationSpec, exc: BaseException) -> None:
-        display.failed_one()
+        display.failed_one(image.name)
         logger.warning("%d/%d failed: %s", display.done, total, exc)
         failures.append(_failed(image, spec, f"{type(exc).__name__}: {exc}"))
 

@@ -11,9 +11,11 @@ Pictures are thumbnails of the downloaded files embedded as ``data:`` URIs (see
 :mod:`piktid_prefect.thumbnails`): they load after the result links are gone. Their cost
 is bounded per run by ``PIKTID_ARTIFACT_MAX_BYTES`` (default 2 MB), counted in the
 bytes sent: previews of the first 24 outputs (markdown artifacts, one picture each) take
-at most a quarter of it; at the end the outputs table is always sent whole, and contact
-sheets (:mod:`piktid_prefect.sheets`) are made image by image while what is left fits,
-so a 1,000-output batch gets sheets for its first images and table rows for all.
+at most a quarter of it; the outputs table is always sent whole, at the end, and an
+image's contact sheet (:mod:`piktid_prefect.sheets`) is sent as soon as the last of its
+outputs is done, while what is left beside the table fits, so a 1,000-output batch gets
+sheets for the images that finished first and table rows for all. A sheet sent during
+the run is one the user sees sooner, and one fewer that the flow's end waits for.
 ``PIKTID_ARTIFACT_MAX_BYTES=0`` sends text only (progress and table).
 """
 
@@ -25,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -69,6 +71,9 @@ ARTIFACT_MAX_BYTES_ENV = "PIKTID_ARTIFACT_MAX_BYTES"
 _PREVIEW_SHARE = 0.25
 # "[contact sheet](/artifacts/artifact/<uuid>)" and its JSON key, in each table row.
 _SHEET_LINK_BYTES = 64
+# A sheet sent mid-run leaves room for the table, estimated from the rows seen so far:
+# rows differ only in names and keywords, a tenth more covers the longest of them.
+_TABLE_ESTIMATE_MARGIN = 1.1
 # Progress moves at least every 1 % of the outputs or every 2 s, whichever comes first.
 _PROGRESS_STEP_FRACTION = 0.01
 _PROGRESS_MAX_SECONDS = 2.0
@@ -100,6 +105,8 @@ class RunDisplay:
     Args:
         total: Outputs the run will make.
         originals: The uploaded source images, for the originals on the sheets.
+        expected: Outputs per image name: an image's sheet is sent once that many of its
+            outputs are delivered or failed (None: every sheet waits for ``finish``).
         storage: The filesystem block the outputs were written to, when not a local
             folder: record paths are then read back through it.
         max_artifact_bytes: Budget of the run's artifacts (None: ``artifact_max_bytes()``).
@@ -113,6 +120,7 @@ class RunDisplay:
         total: int,
         *,
         originals: Sequence[UploadedImage] = (),
+        expected: Mapping[str, int] | None = None,
         storage: ReadsPaths | None = None,
         max_artifact_bytes: int | None = None,
         progress_key: str = "piktid-progress",
@@ -130,6 +138,13 @@ class RunDisplay:
         self._sheet_prefix = sheet_prefix
         self._lock = threading.Lock()
         self._previews = 0
+        # Fan-out side: outputs not yet done, and those delivered, per image.
+        self._unfinished = dict(expected or {})
+        self._by_image: dict[str, list[OutputRecord]] = {}
+        # Worker side: the sheets sent so far (image -> the table's link to it); once one
+        # did not fit mid-run, the others wait for the end (the table's exact size).
+        self._links: dict[str, str] = {}
+        self._mid_run_sheets = True
         self._progress_id: UUID | None = None
         self._progress_queued = False
         self._shown = 0
@@ -143,15 +158,19 @@ class RunDisplay:
             self.done += 1
             preview = self.budget > 0 and self._previews < MAX_IMAGE_ARTIFACTS
             self._previews += int(preview)
+            self._by_image.setdefault(record.image, []).append(record)
         if preview:
             self._send(self._create_preview, record)
+        self._one_of_image_done(record.image)
         self._advance()
 
-    def failed_one(self) -> None:
-        """Count one output that failed."""
+    def failed_one(self, image: str | None = None) -> None:
+        """Count one output that failed (of ``image``, when known)."""
         with self._lock:
             self.done += 1
             self.failed += 1
+        if image is not None:
+            self._one_of_image_done(image)
         self._advance()
 
     def finish(self, records: Sequence[OutputRecord], *, note: str = "") -> None:
@@ -166,6 +185,18 @@ class RunDisplay:
     def close(self) -> None:
         """Wait until everything queued is sent; send nothing more."""
         self._worker.shutdown(wait=True)
+
+    def _one_of_image_done(self, image: str) -> None:
+        with self._lock:
+            if image not in self._unfinished:
+                return
+            self._unfinished[image] -= 1
+            if self._unfinished[image] > 0:
+                return
+            del self._unfinished[image]
+            records = list(self._by_image.get(image, ()))
+        if records and self.budget > 0:
+            self._send(self._create_sheet_of_finished_image, image, records)
 
     def _advance(self) -> None:
         with self._lock:
@@ -224,34 +255,49 @@ class RunDisplay:
             markdown=markdown, description=f"{record.image}: {' · '.join(label)}"
         )
 
+    def _create_sheet_of_finished_image(self, image: str, records: list[OutputRecord]) -> None:
+        if not self._mid_run_sheets:
+            return
+        row_bytes = len(json.dumps(_table_rows(records), default=str)) / len(records)
+        table_reserve = _TABLE_ESTIMATE_MARGIN * self.total * (row_bytes + _SHEET_LINK_BYTES)
+        room = self.budget - table_reserve - self.spent
+        self._mid_run_sheets = self._create_sheet(image, records, room)
+
+    def _create_sheet(self, image: str, outputs: list[OutputRecord], room: float) -> bool:
+        """Send ``image``'s sheet if it fits in ``room`` bytes; False if it does not."""
+        if image in self._links:
+            return True
+        if room <= 0:
+            return False
+        markdown = self._sheet(outputs)
+        if len(markdown) > room:
+            return False
+        try:
+            artifact_id = create_markdown_artifact(
+                markdown=markdown,
+                key=sheet_key(image, self._sheet_prefix),
+                description=f"{image}: the original beside its {len(outputs)} variations",
+            )
+        except Exception as exc:  # the table still goes, without this link
+            logger.warning("Could not send the contact sheet of %s: %s", image, exc)
+            return True
+        self.spent += len(markdown)
+        # A path on the UI's own origin: right wherever the server is opened from.
+        self._links[image] = f"[contact sheet](/artifacts/artifact/{artifact_id})"
+        return True
+
     def _create_sheets_and_table(self, records: list[OutputRecord], note: str = "") -> None:
         rows = _table_rows(records)
-        # The table is always sent whole: pictures get what it leaves of the budget.
+        # The table is always sent whole: sheets not sent yet get what it leaves.
         table_bytes = len(json.dumps(rows, default=str)) + len(rows) * _SHEET_LINK_BYTES
-        left = self.budget - table_bytes - self.spent
-        links: dict[str, str] = {}
         by_image: dict[str, list[OutputRecord]] = {}
         for record in records:
             by_image.setdefault(record.image, []).append(record)
-        for image, outputs in by_image.items():
-            if left <= 0:
-                break
-            markdown = self._sheet(outputs)
-            if len(markdown) > left:
-                break  # sheets go to the first images only, in table order
-            left -= len(markdown)
-            try:
-                artifact_id = create_markdown_artifact(
-                    markdown=markdown,
-                    key=sheet_key(image, self._sheet_prefix),
-                    description=f"{image}: the original beside its {len(outputs)} variations",
-                )
-            except Exception as exc:  # the table still goes, without this link
-                logger.warning("Could not send the contact sheet of %s: %s", image, exc)
-                continue
-            self.spent += len(markdown)
-            # A path on the UI's own origin: right wherever the server is opened from.
-            links[image] = f"[contact sheet](/artifacts/artifact/{artifact_id})"
+        if self.budget > 0:
+            for image, outputs in by_image.items():
+                if not self._create_sheet(image, outputs, self.budget - table_bytes - self.spent):
+                    break  # the images after it in table order get no sheet either
+        links = self._links
         sheets = f", contact sheets of {len(links)} of {len(by_image)} images" if links else ""
         create_table_artifact(
             table=[

@@ -10,6 +10,7 @@ import logging
 import random
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -309,3 +310,69 @@ def test_a_sheet_the_api_refuses_is_logged_and_the_table_still_goes(
     assert "Could not send the contact sheet of a: 413" in caplog.text
     (table,) = fake.named("create_table_artifact")
     assert [row["sheet"] for row in table["table"]] == ["", ""]
+
+
+def wait_for(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_an_images_sheet_goes_out_when_its_last_output_is_done_not_at_the_end(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    a, b = photo(tmp_path / "a.jpg", seed=1), photo(tmp_path / "b.jpg", seed=2)
+    outputs_a = [record(n, photo(tmp_path / f"a_{n}.jpg", seed=10 + n), "a") for n in range(3)]
+    outputs_b = [record(n, photo(tmp_path / f"b_{n}.jpg", seed=20 + n), "b") for n in range(2)]
+    display = ui.RunDisplay(
+        6, originals=[original("a", a), original("b", b)], expected={"a": 3, "b": 3}
+    )
+    for r in outputs_a[:2]:
+        display.delivered(r)
+    display.failed_one("a")  # a failed output counts: a is done
+    assert wait_for(lambda: len(fake.sheets()) == 1)
+    (sheet_a,) = fake.sheets()
+    assert sheet_a["key"] == sheet_key("a")
+    assert sheet_a["markdown"].count("](data:image/jpeg;base64,") == 1 + 2  # no failed one
+    for r in outputs_b:
+        display.delivered(r)
+    time.sleep(0.2)
+    assert len(fake.sheets()) == 1  # b still has an output to come
+    display.failed_one("b")
+    display.finish(outputs_a[:2] + outputs_b)
+    display.close()
+    assert [s["key"] for s in fake.sheets()] == [sheet_key("a"), sheet_key("b")]  # once each
+    (table,) = fake.named("create_table_artifact")
+    links = {row["image"]: row["sheet"] for row in table["table"]}
+    assert links["a"] and links["b"] and links["a"] != links["b"]
+    assert "contact sheets of 2 of 2 images" in table["description"]
+
+
+def test_sheets_sent_during_the_run_leave_room_for_the_whole_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeArtifacts(monkeypatch)
+    files = [photo(tmp_path / f"{n}.jpg", seed=n) for n in range(8)]
+    images = [f"photo{i:02d}" for i in range(40)]
+    outputs = [record(n, files[n % 8], images[n // 25]) for n in range(1000)]
+    budget = ui.DEFAULT_ARTIFACT_MAX_BYTES
+    display = ui.RunDisplay(
+        1000,
+        originals=[original(i, files[0]) for i in images],
+        expected={i: 25 for i in images},
+        max_artifact_bytes=budget,
+    )
+    for r in outputs:
+        display.delivered(r)
+    display.finish(outputs)
+    display.close()
+    (table,) = fake.named("create_table_artifact")
+    assert len(table["table"]) == 1000
+    sheeted = [c["key"] for c in fake.sheets()]
+    assert 1 <= len(sheeted) < 40
+    assert sheeted == [sheet_key(i) for i in images[: len(sheeted)]]  # those done first
+    assert fake.picture_bytes() <= budget
