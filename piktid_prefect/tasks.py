@@ -87,6 +87,7 @@ def upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     cache_key_fn=upload_cache_key,
     cache_expiration=UPLOAD_CACHE_EXPIRATION,
     persist_result=True,
+    cache_result_in_memory=False,
     **transient_retries,
 )
 def upload_image(
@@ -193,6 +194,11 @@ def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) ->
     task_run_name="{spec.kind} {image.name} {spec.keyword} {spec.prompt}",
     cache_key_fn=generation_cache_key,
     persist_result=True,
+    # The result is written to the result storage either way. Prefect's in-memory copy
+    # goes to an LRU cache (1,000 records) shared by every task run of the process and
+    # not thread-safe: past 1,000 outputs, concurrent task runs evicting at once failed a
+    # commit ("An error was encountered while committing transaction", 1 in 5,088).
+    cache_result_in_memory=False,
     **transient_retries,
 )
 def generate_output(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -155,3 +158,44 @@ def test_every_task_has_an_async_twin_with_the_same_declaration(name: str) -> No
         assert getattr(twin, option) == getattr(sync_task, option), option
     assert twin.cache_policy == sync_task.cache_policy
     assert twin.task_key != sync_task.task_key
+
+
+@pytest.mark.parametrize(
+    "cached_task", [generate_output, upload_image, agenerate_output, aupload_image]
+)
+def test_cached_results_stay_out_of_prefects_shared_in_memory_cache(
+    cached_task: Any, tmp_path: Path
+) -> None:
+    """Prefect's result stores share one LRU cache that is not thread-safe: concurrent
+    task runs evicting from it failed a commit in a 5,088-output batch. Results of the
+    cached tasks are on disk only, so 8 threads persisting 1,600 records never touch it."""
+    from cachetools import LRUCache
+    from prefect.results import ResultStore
+
+    shared = LRUCache(maxsize=20)
+    store = ResultStore(
+        result_storage=LocalFileSystem(basepath=str(tmp_path)), cache=shared
+    ).update_for_task(cached_task)
+    errors: list[BaseException] = []
+
+    def persist(thread: int) -> None:
+        for n in range(200):
+            try:
+                record = store.create_result_record({"n": n}, key=f"{thread}-{n}")
+                store.persist_result_record(record)
+            except Exception as exc:  # the KeyError of a racing eviction
+                errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows
+    try:
+        threads = [threading.Thread(target=persist, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(shared) == 0
+    assert len(list(tmp_path.iterdir())) == 1600  # every result is on disk
