@@ -191,9 +191,11 @@ def test_a_sheet_per_image_shows_its_original_and_every_variation_and_the_table_
     assert links["a"] != links["b"]
 
 
+@pytest.mark.parametrize("mid_run", [False, True], ids=["sheets-at-the-end", "sheets-mid-run"])
 def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_all_within_budget(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mid_run: bool
 ) -> None:
+    """Sent mid-run (each image once its outputs are done), sheets leave room for the table."""
     fake = FakeArtifacts(monkeypatch)
     files = [photo(tmp_path / f"{n}.jpg", seed=n) for n in range(8)]
     images = [f"photo{i:02d}" for i in range(40)]
@@ -202,7 +204,10 @@ def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_a
     ]  # 40 images x 25 variations
     budget = ui.DEFAULT_ARTIFACT_MAX_BYTES
     display = ui.RunDisplay(
-        1000, originals=[original(i, files[0]) for i in images], max_artifact_bytes=budget
+        1000,
+        originals=[original(i, files[0]) for i in images],
+        expected={i: 25 for i in images} if mid_run else None,
+        max_artifact_bytes=budget,
     )
     for r in outputs:
         display.delivered(r)
@@ -350,29 +355,3 @@ def test_an_images_sheet_goes_out_when_its_last_output_is_done_not_at_the_end(
     links = {row["image"]: row["sheet"] for row in table["table"]}
     assert links["a"] and links["b"] and links["a"] != links["b"]
     assert "contact sheets of 2 of 2 images" in table["description"]
-
-
-def test_sheets_sent_during_the_run_leave_room_for_the_whole_table(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    fake = FakeArtifacts(monkeypatch)
-    files = [photo(tmp_path / f"{n}.jpg", seed=n) for n in range(8)]
-    images = [f"photo{i:02d}" for i in range(40)]
-    outputs = [record(n, files[n % 8], images[n // 25]) for n in range(1000)]
-    budget = ui.DEFAULT_ARTIFACT_MAX_BYTES
-    display = ui.RunDisplay(
-        1000,
-        originals=[original(i, files[0]) for i in images],
-        expected={i: 25 for i in images},
-        max_artifact_bytes=budget,
-    )
-    for r in outputs:
-        display.delivered(r)
-    display.finish(outputs)
-    display.close()
-    (table,) = fake.named("create_table_artifact")
-    assert len(table["table"]) == 1000
-    sheeted = [c["key"] for c in fake.sheets()]
-    assert 1 <= len(sheeted) < 40
-    assert sheeted == [sheet_key(i) for i in images[: len(sheeted)]]  # those done first
-    assert fake.picture_bytes() <= budget
