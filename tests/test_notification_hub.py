@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -104,6 +105,7 @@ def test_each_job_gets_its_own_notification_and_only_it_is_deleted(
         fake.publish(result(10 + p, p))
     for p, future in futures.items():
         assert future.result(timeout=5).person_id == p
+    assert hub.wait_for_deletes(5)
     assert sorted(fake.deleted) == [10, 11, 12]
     assert [n.id for n in fake.pending] == [99]  # another process's notification is left alone
 
@@ -192,6 +194,7 @@ def test_a_notification_whose_delete_failed_is_not_handed_out_again(
     time.sleep(5 * INTERVAL)  # polls that list the old error again
     fake.publish(result(6, 0))
     assert second.result(timeout=5).id == 6
+    assert hub.wait_for_deletes(5)
     assert fake.pending == [] and sorted(fake.deleted) == [5, 6]  # deleted on a later poll
 
 
@@ -213,3 +216,40 @@ def test_thread_stops_when_idle_and_restarts(hub: NotificationHub, fake: FakeCli
     assert fake.polls == polls  # no polling while nobody waits
     fake.publish(result(2, 1))
     assert hub.wait(person_job(1), timeout_seconds=5).id == 2
+
+
+def test_slow_deletes_do_not_hold_back_the_next_poll(fake: FakeClient) -> None:
+    """A dozen results in one poll, each delete one slow round trip: the next poll still
+    comes one interval later (one by one on the polling thread, 12 x 0.1 s would have
+    stretched the interval of 0.2 s sixfold)."""
+    interval, round_trip = 0.2, 0.1
+    deleting = fake.delete_notification
+
+    def slow_delete(notification_id: int) -> None:
+        time.sleep(round_trip)
+        deleting(notification_id)
+
+    fake.delete_notification = slow_delete  # type: ignore[method-assign]
+    poll_times: list[float] = []
+    listing = fake.notifications
+
+    def timed_poll(*args: Any, **kwargs: Any) -> list[Notification]:
+        poll_times.append(time.monotonic())
+        return listing(*args, **kwargs)
+
+    fake.notifications = timed_poll  # type: ignore[method-assign]
+    hub = NotificationHub(lambda: fake, poll_interval_seconds=interval)  # type: ignore[arg-type,return-value]
+    futures = [hub.submit(person_job(p), timeout_seconds=10) for p in range(12)]
+    waiting = hub.submit(person_job(99), timeout_seconds=10)  # keeps the hub polling
+    for p in range(12):
+        fake.publish(result(100 + p, p))
+    for future in futures:
+        future.result(timeout=5)
+    answered = len(poll_times)
+    time.sleep(3 * interval)
+    gaps = [b - a for a, b in itertools.pairwise(poll_times[answered - 1 :])]
+    assert gaps and max(gaps) < interval + 3 * round_trip, gaps  # was 12 x round_trip
+    fake.publish(result(200, 99))
+    waiting.result(timeout=5)
+    hub.close()  # waits for the deletes in flight
+    assert sorted(fake.deleted) == sorted([*range(100, 112), 200])

@@ -9,7 +9,9 @@ rate limit. Instead a :class:`NotificationHub` runs one polling thread per accou
   (sync callers block on it, async callers wrap it with ``asyncio.wrap_future``);
 - each poll hands every matching notification to the oldest waiting job it belongs to,
   deletes it (only what this process consumed: other processes of the same account see
-  the rest), and fails the job on its ``error`` notification;
+  the rest), and fails the job on its ``error`` notification. The deletes run beside the
+  polling, a few at once: one after the other on the polling thread, a poll that
+  answered a dozen results held the next poll back by a dozen round trips;
 - the thread polls only while someone waits, at ``poll_interval_seconds``, backs off on
   429/5xx/transport errors, logs on state change only, and stops when idle;
 - every job has its own monotonic deadline and fails with
@@ -26,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,8 @@ POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
 # than PiktID keeps one (600 s), so a copy still listed is never handed out again.
 _RECENT_SECONDS = 900.0
 _MAX_BACKOFF_SECONDS = 60.0
+# Deletes in flight at once (besides the polls): a dozen per poll take a few round trips.
+_DELETE_THREADS = 4
 _MAX_BACKOFF_DOUBLINGS = 3
 
 
@@ -94,6 +98,8 @@ class NotificationHub:
         # Consumed notifications by id: one whose delete failed is listed again by the
         # next poll, and an ``error`` one carries nothing else that tells it is stale.
         self._consumed_ids: dict[int, float] = {}
+        self._deleting: set[int] = set()  # ids whose delete is in flight
+        self._deletes: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._polling_client: PiktidClient | None = None
         # The first poll comes one interval after the first job: no result is ready sooner.
@@ -173,11 +179,25 @@ class NotificationHub:
             return self._polling_client
 
     def close(self) -> None:
-        """Close the polling client (the next job builds a new one)."""
+        """Finish the deletes in flight, close the polling client (the next job builds one)."""
         with self._lock:
             client, self._polling_client = self._polling_client, None
+            deletes, self._deletes = self._deletes, None
+        if deletes is not None:
+            deletes.shutdown(wait=True)
         if client is not None:
             client.close()
+
+    def wait_for_deletes(self, timeout_seconds: float) -> bool:
+        """Wait until no delete is in flight; False if some still are after the timeout."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            with self._lock:
+                if not self._deleting:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def _run(self) -> None:
         try:
@@ -281,12 +301,31 @@ class NotificationHub:
                 consumed.append(notification.id)
                 self._consumed_ids[notification.id] = now
                 self._resolve(waiter, notification, now)
-        for notification_id in consumed:
-            try:
-                client.delete_notification(notification_id)
-            except PiktidError as exc:
-                # Not fatal: an undeleted notification expires by itself after 600 s.
-                logger.debug("Could not delete notification %s: %s", notification_id, exc)
+        self._delete_soon(client, consumed)
+
+    def _delete_soon(self, client: PiktidClient, notification_ids: list[int]) -> None:
+        with self._lock:
+            # Listed again while its delete is in flight: that delete is enough.
+            fresh = [nid for nid in notification_ids if nid not in self._deleting]
+            self._deleting.update(fresh)
+            if self._deletes is None:
+                self._deletes = ThreadPoolExecutor(
+                    _DELETE_THREADS, thread_name_prefix="piktid-notification-delete"
+                )
+            deletes = self._deletes
+        for notification_id in fresh:
+            deletes.submit(self._delete, client, notification_id)
+
+    def _delete(self, client: PiktidClient, notification_id: int) -> None:
+        try:
+            client.delete_notification(notification_id)
+        except Exception as exc:
+            # Not fatal: an undeleted notification expires by itself after 600 s, and one
+            # listed again is never handed out again (``_consumed_ids``).
+            logger.debug("Could not delete notification %s: %s", notification_id, exc)
+        finally:
+            with self._lock:
+                self._deleting.discard(notification_id)
 
     def _owner(self, notification: Notification) -> _Waiter | None:
         candidates = [w for w in self._waiters if w.job.matches(notification)]
