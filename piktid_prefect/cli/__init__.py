@@ -108,10 +108,12 @@ def _run_flow(
     print_summary(result, out)
 
 
-def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> Any:
+def _run(
+    flow_call: Callable[[], Any], *, credentials: Any, verbose: bool, stop_note: str | None = None
+) -> Any:
     """Run a flow under the supervisor, with the progress display; report errors in one line."""
     from piktid_prefect.cli._progress import ProgressReport, reporting
-    from piktid_prefect.cli._supervisor import supervise
+    from piktid_prefect.cli._supervisor import RERUN_COLLECTS, supervise
 
     mode: Literal["bar", "lines", "silent"] = (
         "silent" if verbose else ("bar" if console.is_terminal else "lines")
@@ -123,6 +125,7 @@ def _run(flow_call: Callable[[], Any], *, credentials: Any, verbose: bool) -> An
                 flow_call,
                 flow_run_id=lambda: report.flow_run_id,
                 announce=lambda line: console.print(line, highlight=False, soft_wrap=True),
+                stop_note=stop_note or RERUN_COLLECTS,
             )
     except Exception as exc:
         if mode != "silent" and (report.delivered or report.failed):
@@ -334,7 +337,11 @@ def demo(
     prepare_prefect_environment(verbose=verbose)
     from piktid_prefect.demo import run_demo
 
-    result, where = _run(lambda: run_demo(out), credentials=None, verbose=verbose)
+    # The embedded emulator ends with the command: a re-run starts a new one.
+    stop_note = "The demo's emulator stops with it; nothing was charged to a PiktID account."
+    result, where = _run(
+        lambda: run_demo(out), credentials=None, verbose=verbose, stop_note=stop_note
+    )
     print_summary(result, out)
     print(where)
 

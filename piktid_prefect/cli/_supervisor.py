@@ -54,11 +54,19 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
     raise StopRequested(signum)
 
 
+# What the stop line promises: the journal keeps the paid jobs for a re-run.
+RERUN_COLLECTS = (
+    "Generations already paid for stay in the journal; run the same command again within "
+    "10 minutes to collect them without paying again."
+)
+
+
 def supervise(
     call: Callable[[], T],
     *,
     flow_run_id: Callable[[], str | None],
     announce: Callable[[str], None],
+    stop_note: str = RERUN_COLLECTS,
 ) -> T:
     """Run ``call`` (a flow) in a thread; on SIGTERM/SIGINT stop as described above.
 
@@ -66,6 +74,7 @@ def supervise(
         call: Runs the flow and returns its result.
         flow_run_id: The id of the flow run, once known (to mark it Cancelled).
         announce: Prints one line on the terminal.
+        stop_note: Said after "SIGTERM: stopping." (what becomes of the paid jobs).
     """
     outcome: dict[str, Any] = {}
     # Settings made with Prefect's temporary_settings() live in context variables.
@@ -85,9 +94,9 @@ def supervise(
         while thread.is_alive():
             thread.join(_JOIN_POLL_SECONDS)
     except StopRequested as stop:
-        _stop_now(stop.signum, flow_run_id(), announce)
+        _stop_now(stop.signum, flow_run_id(), announce, stop_note)
     except KeyboardInterrupt:
-        _stop_now(signal.SIGINT, flow_run_id(), announce)
+        _stop_now(signal.SIGINT, flow_run_id(), announce, stop_note)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if "error" in outcome:
@@ -96,7 +105,7 @@ def supervise(
     return result
 
 
-def _stop_now(signum: int, run_id: str | None, announce: Callable[[str], None]) -> None:
+def _stop_now(signum: int, run_id: str | None, announce: Callable[[str], None], note: str) -> None:
     code = 128 + signum
     # A second signal, or a cleanup step that hangs, ends the process at once.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,10 +114,7 @@ def _stop_now(signum: int, run_id: str | None, announce: Callable[[str], None]) 
     watchdog.daemon = True
     watchdog.start()
     name = signal.Signals(signum).name
-    announce(
-        f"{name}: stopping. Generations already paid for stay in the journal; run the same "
-        "command again within 10 minutes to collect them without paying again."
-    )
+    announce(f"{name}: stopping. {note}")
     if run_id is not None:
         _bounded(_mark_cancelled, run_id, f"Stopped by {name} (piktid-prefect command line)")
     stop_children()

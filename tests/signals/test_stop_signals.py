@@ -10,14 +10,17 @@ and keep every paid generation in the journal so the next run collects it for fr
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from piktid_prefect.emulator import EmulatorServer
 
-from .conftest import OUTPUTS, command_env, start_command, wait_for_charges
+from .conftest import COMMAND, OUTPUTS, CommandRun, command_env, start_command, wait_for_charges
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +44,7 @@ def test_sigterm_stops_the_run_and_the_rerun_collects_the_paid_jobs_for_free(
     assert seconds < STOP_WITHIN_SECONDS
     assert not run.group_alive(), "a child process (the temporary Prefect server) was left"
     assert "Traceback" not in stderr
+    assert "SIGTERM: stopping. Generations already paid for stay in the journal" in stderr
     assert run.flow_run_states() == ["CANCELLED"]
     assert len(list((tmp_path / "journal").glob("*.json"))) == OUTPUTS
 
@@ -78,3 +82,32 @@ def test_a_signal_to_the_whole_group_ends_the_run_although_its_server_is_gone(
     assert seconds < STOP_WITHIN_SECONDS
     assert not run.group_alive()
     assert len(list((tmp_path / "journal").glob("*.json"))) == OUTPUTS
+
+
+@pytest.mark.long
+def test_the_demo_stopped_does_not_promise_a_free_rerun(tmp_path: Path) -> None:
+    """The demo's emulator lives in the command: a re-run starts a new one, so the stop
+    line must not promise that the paid jobs are collected for free."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIKTID_", "PREFECT_"))}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [COMMAND, "demo", "-o", str(tmp_path / "out")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    run = CommandRun(process, tmp_path / "out", tmp_path / "prefect-home")
+    deadline = time.monotonic() + 120
+    journal = tmp_path / ".piktid-prefect" / "journal"
+    while not list(journal.glob("*.json")):  # paid jobs in flight
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the demo never started a generation"
+        time.sleep(0.1)
+    code, _ = run.stop(signal.SIGTERM, group=False)
+    stderr = process.stderr.read() if process.stderr else ""
+    assert code == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM: stopping. The demo's emulator stops with it" in stderr
+    assert "run the same command again" not in stderr
