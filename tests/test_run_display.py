@@ -109,6 +109,21 @@ def original(image: str, source: Path) -> UploadedImage:
     )
 
 
+def variations(
+    tmp_path: Path, image: str, numbers: range | list[int], seed: int
+) -> list[OutputRecord]:
+    """Output records of ``image``, each a real JPEG of its own."""
+    return [record(n, photo(tmp_path / f"{image}_{n}.jpg", seed=seed + n), image) for n in numbers]
+
+
+def originals_a_and_b(tmp_path: Path) -> list[UploadedImage]:
+    """Two uploaded source images, ``a`` and ``b``, with real files."""
+    return [
+        original("a", photo(tmp_path / "a.jpg", seed=1)),
+        original("b", photo(tmp_path / "b.jpg", seed=2)),
+    ]
+
+
 def decoded(markdown: str) -> Image.Image:
     """The one picture of a preview's markdown."""
     (payload,) = re.findall(r"\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\)", markdown)
@@ -168,10 +183,8 @@ def test_a_sheet_per_image_shows_its_original_and_every_variation_and_the_table_
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake = FakeArtifacts(monkeypatch)
-    a, b = photo(tmp_path / "a.jpg", seed=1), photo(tmp_path / "b.jpg", seed=2)
-    outputs = [record(n, photo(tmp_path / f"a_{n}.jpg", seed=10 + n), "a") for n in range(5)]
-    outputs += [record(9, photo(tmp_path / "b_9.jpg", seed=9), "b")]
-    display = ui.RunDisplay(6, originals=[original("a", a), original("b", b)])
+    outputs = variations(tmp_path, "a", range(5), seed=10) + variations(tmp_path, "b", [9], seed=0)
+    display = ui.RunDisplay(6, originals=originals_a_and_b(tmp_path))
     display.finish(outputs)
     display.close()
     sheets = {c["key"]: c["markdown"] for c in fake.sheets()}
@@ -330,12 +343,9 @@ def test_an_images_sheet_goes_out_when_its_last_output_is_done_not_at_the_end(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake = FakeArtifacts(monkeypatch)
-    a, b = photo(tmp_path / "a.jpg", seed=1), photo(tmp_path / "b.jpg", seed=2)
-    outputs_a = [record(n, photo(tmp_path / f"a_{n}.jpg", seed=10 + n), "a") for n in range(3)]
-    outputs_b = [record(n, photo(tmp_path / f"b_{n}.jpg", seed=20 + n), "b") for n in range(2)]
-    display = ui.RunDisplay(
-        6, originals=[original("a", a), original("b", b)], expected={"a": 3, "b": 3}
-    )
+    outputs_a = variations(tmp_path, "a", range(3), seed=10)
+    outputs_b = variations(tmp_path, "b", range(2), seed=20)
+    display = ui.RunDisplay(6, originals=originals_a_and_b(tmp_path), expected={"a": 3, "b": 3})
     for r in outputs_a[:2]:
         display.delivered(r)
     display.failed_one("a")  # a failed output counts: a is done
