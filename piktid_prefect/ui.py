@@ -258,6 +258,7 @@ class RunDisplay:
     def _create_sheet_of_finished_image(self, image: str, records: list[OutputRecord]) -> None:
         if not self._mid_run_sheets:
             return
+        records = sorted(records, key=lambda r: r.path)  # the table's order, not arrival's
         row_bytes = len(json.dumps(_table_rows(records), default=str)) / len(records)
         table_reserve = _TABLE_ESTIMATE_MARGIN * self.total * (row_bytes + _SHEET_LINK_BYTES)
         room = self.budget - table_reserve - self.spent

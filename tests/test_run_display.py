@@ -346,13 +346,15 @@ def test_an_images_sheet_goes_out_when_its_last_output_is_done_not_at_the_end(
     outputs_a = variations(tmp_path, "a", range(3), seed=10)
     outputs_b = variations(tmp_path, "b", range(2), seed=20)
     display = ui.RunDisplay(6, originals=originals_a_and_b(tmp_path), expected={"a": 3, "b": 3})
-    for r in outputs_a[:2]:
+    for r in reversed(outputs_a[:2]):  # in any order
         display.delivered(r)
     display.failed_one("a")  # a failed output counts: a is done
     assert wait_for(lambda: len(fake.sheets()) == 1)
     (sheet_a,) = fake.sheets()
     assert sheet_a["key"] == sheet_key("a")
     assert sheet_a["markdown"].count("](data:image/jpeg;base64,") == 1 + 2  # no failed one
+    shown = sheet_a["markdown"]
+    assert shown.index("![a_0.jpg]") < shown.index("![a_1.jpg]")  # in the table's order
     for r in outputs_b:
         display.delivered(r)
     time.sleep(0.2)
