@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 
 from piktid_prefect.credentials import PiktidCredentials
 from piktid_prefect.runtime import credits, generation
+from piktid_prefect.runtime.blocking import run_async
 from piktid_prefect.runtime.results import (
     GenerationSpec,
     Manifest,
@@ -243,7 +244,7 @@ def local_image(
     """
     payload = load_image(path)
     key = upload_cache_key(cast(Any, None), {"credentials": account, "image": path})
-    store = cast(Any, get_result_store()).update_for_task(upload_image, _sync=True)
+    store = run_async(get_result_store().aupdate_for_task, upload_image)
     try:
         if store.exists(key):
             uploaded = store.read(key).result
@@ -294,7 +295,7 @@ def _delivered_record(
 
 def _generation_results() -> Any:
     """Where ``generate_output`` keeps its results (the store its cache reads)."""
-    return cast(Any, get_result_store()).update_for_task(generate_output, _sync=True)
+    return run_async(get_result_store().aupdate_for_task, generate_output)
 
 
 def _is_cached(

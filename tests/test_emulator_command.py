@@ -48,7 +48,7 @@ def test_emulator_command_serves_login_and_refuses_anonymous_calls() -> None:
 
 def test_prefect_collections_entry_point_registers_the_block() -> None:
     code = (
-        "from prefect._internal.plugins.collections import load_prefect_collections\n"
+        "from prefect.plugins import load_prefect_collections\n"
         "load_prefect_collections()\n"
         "from prefect.blocks.core import Block\n"
         "print(Block.get_block_class_from_key('piktid-credentials').__name__)\n"

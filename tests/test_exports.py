@@ -47,8 +47,19 @@ def test_typed_exports_and_lazy_table_agree() -> None:
 
 def test_importing_the_wire_layer_does_not_import_prefect() -> None:
     code = (
-        "import sys, piktid_prefect.wire.client, piktid_prefect.emulator.pytest_plugin; "
+        "import sys, piktid_prefect.wire.client; "
         "assert not [m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')], "
         "'prefect was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_loading_the_pytest_plugin_imports_nothing_but_pytest() -> None:
+    # Every pytest session of an environment with the package installed loads it.
+    code = (
+        "import sys; before = set(sys.modules); import piktid_prefect.pytest_plugin; "
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "heavy = sorted(new & {'prefect', 'cv2', 'numpy', 'uvicorn', 'starlette', 'httpx', "
+        "'PIL', 'pydantic'}); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -27,6 +27,7 @@ than a local folder is left as an empty object (read as "no entry").
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import tempfile
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 from prefect.filesystems import LocalFileSystem, WritableFileSystem
 from prefect.settings import get_current_settings
 
+from piktid_prefect.runtime.blocking import run_async
 from piktid_prefect.wire.models import GenerationJob
 
 __all__ = ["JOURNAL_PREFIX", "JobJournal", "default_journal", "shared_storage_block"]
@@ -86,9 +88,13 @@ class _BlockStore:
         return f"{JOURNAL_PREFIX}/{name}"
 
     def _call(self, method: str, *args: object) -> Any:
-        # _sync=True: the sync implementation even inside an async flow, as Prefect's own
-        # result store calls blocks (the base class declares these methods async).
-        return getattr(self.block, method)(*args, _sync=True)
+        # The public async twin (``aread_path``), or the method itself where a block
+        # declares only the base class's ``async def read_path``; run to completion here,
+        # whether or not the caller runs in an async flow.
+        call = getattr(self.block, f"a{method}", None) or getattr(self.block, method)
+        if not inspect.iscoroutinefunction(call):
+            return call(*args)
+        return run_async(call, *args)
 
     def read(self, name: str) -> bytes | None:
         try:
@@ -180,7 +186,7 @@ def _load_block(slug: str) -> WritableFileSystem | None:
     from prefect.blocks.core import Block
 
     try:
-        block = Block.load(slug, _sync=True)  # type: ignore[call-arg]
+        block = run_async(Block.aload, slug)
     except Exception as exc:
         logger.warning("Result storage block %r not loaded (journal stays local): %s", slug, exc)
         return None

@@ -48,7 +48,7 @@ def test_a_settled_entry_in_a_block_that_cannot_delete_reads_as_no_entry() -> No
     journal.settle("output-1")
 
     assert journal.pending("output-1", max_age_seconds=600) is None
-    assert block.read_path(f"{JOURNAL_PREFIX}/output-1.json", _sync=True) == b""  # type: ignore[call-arg]
+    assert block.read_path(f"{JOURNAL_PREFIX}/output-1.json") == b""  # a sync test: sync call
 
 
 def test_an_entry_too_old_to_be_notified_is_not_pending(tmp_path: Path) -> None:
