@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib import resources
 from typing import Any, Union, cast
 
 from prefect.blocks.abstract import CredentialsBlock
@@ -18,17 +17,11 @@ from piktid_prefect.wire.images import check_base_url
 __all__ = ["CredentialsLike", "PiktidCredentials", "resolve_credentials"]
 
 
-# Prefect requires an http(s) logo URL. It points at the copy of assets/logo.png in the
-# project's public repository; logo_png() gives the packaged bytes (tests check those).
-LOGO_URL = (
-    "https://raw.githubusercontent.com/piktid-prefect/piktid-prefect/main/"
-    "piktid_prefect/assets/logo.png"
-)
-
-
-def logo_png() -> bytes:
-    """The block type's logo as shipped in the package."""
-    return resources.files("piktid_prefect").joinpath("assets/logo.png").read_bytes()
+# Prefect requires http(s) URLs. The logo is PiktID's own, at the address PiktID's public
+# clients show it from (their READMEs); the documentation is this package's page on the
+# package index, where its README is rendered.
+LOGO_URL = "https://studio.piktid.com/logo.svg"
+DOCUMENTATION_URL = "https://pypi.org/project/piktid-prefect/"
 
 
 class PiktidCredentials(CredentialsBlock):
@@ -51,7 +44,7 @@ class PiktidCredentials(CredentialsBlock):
     _block_type_name = "PiktID Credentials"
     _block_type_slug = "piktid-credentials"
     _logo_url = LOGO_URL  # type: ignore[assignment]
-    _documentation_url = "https://docs.piktid.com/docs/auth"  # type: ignore[assignment]
+    _documentation_url = DOCUMENTATION_URL  # type: ignore[assignment]
 
     access_token: SecretStr | None = Field(
         default=None, description="A PiktID access token (Bearer); leave empty to log in."

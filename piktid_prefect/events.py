@@ -9,7 +9,20 @@ from prefect.events import emit_event
 from piktid_prefect.runtime.results import GenerationResult, GenerationSpec, UploadedImage
 from piktid_prefect.wire.errors import redact
 
-__all__ = ["emit_credits_low_event", "emit_generation_event", "emit_image_rejected_event"]
+__all__ = [
+    "CREDITS_LOW_EVENT",
+    "OUTPUTS_FAILED_EVENT",
+    "emit_credits_low_event",
+    "emit_generation_event",
+    "emit_image_rejected_event",
+    "emit_outputs_failed_event",
+]
+
+CREDITS_LOW_EVENT = "piktid.credits.low"
+OUTPUTS_FAILED_EVENT = "piktid.run.outputs-failed"
+# Errors named in the event: enough to act on, and an event stays far below the server's
+# size limit however many outputs failed.
+_ERRORS_IN_EVENT = 5
 
 
 def emit_generation_event(
@@ -44,7 +57,7 @@ def emit_credits_low_event(account_key: str, balance: float, threshold: float, s
     account: ``{"prefect.resource.id": "piktid.account.<key>"}``.
     """
     emit_event(
-        event="piktid.credits.low",
+        event=CREDITS_LOW_EVENT,
         resource={"prefect.resource.id": f"piktid.account.{account_key}"},
         payload={"balance": balance, "threshold": threshold, "spent_by_run": spent},
     )
@@ -56,4 +69,32 @@ def emit_image_rejected_event(image: str, sha256: str, reason: str) -> None:
         event="piktid.image.rejected",
         resource={"prefect.resource.id": f"piktid.source.{sha256}", "prefect.resource.name": image},
         payload={"image": image, "reason": redact(reason)},
+    )
+
+
+def emit_outputs_failed_event(
+    *, failed: int, not_started: int, total: int, delivered: int, where: str, errors: list[str]
+) -> None:
+    """Emit ``piktid.run.outputs-failed``: a run ends with outputs it did not deliver.
+
+    The resource is the flow run (``piktid.run.<id>``, named after it), so one run gives
+    one event however many of its outputs failed.
+    """
+    from prefect.runtime import flow_run
+
+    run_id, run_name = flow_run.get_id(), flow_run.get_name()
+    emit_event(
+        event=OUTPUTS_FAILED_EVENT,
+        resource={
+            "prefect.resource.id": f"piktid.run.{run_id or 'none'}",
+            "prefect.resource.name": run_name or "piktid run",
+        },
+        payload={
+            "failed": failed,
+            "not_started": not_started,
+            "total": total,
+            "delivered": delivered,
+            "where": where,
+            "errors": "; ".join(redact(e) for e in errors[:_ERRORS_IN_EVENT]),
+        },
     )

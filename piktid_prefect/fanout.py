@@ -29,7 +29,11 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from piktid_prefect.credentials import PiktidCredentials
-from piktid_prefect.events import emit_credits_low_event, emit_image_rejected_event
+from piktid_prefect.events import (
+    emit_credits_low_event,
+    emit_image_rejected_event,
+    emit_outputs_failed_event,
+)
 from piktid_prefect.preflight import preflight, read_balance
 from piktid_prefect.runtime import credits, generation, stagger
 from piktid_prefect.runtime.credits import CreditBudget, CreditSummary
@@ -224,6 +228,7 @@ def run_outputs(
             "; ".join(f"{r.job.label}: {r.paid_again[0]}" for r in paid_again[:5]),
         )
     if failures:
+        _announce_failures(failures, total, len(outputs), manifest_path or out_dir)
         _raise_for_failures(failures, total, manifest_path or out_dir)
     return VariationsResult(
         outputs=outputs,
@@ -282,6 +287,21 @@ def _warn_if_low(
 def _not_started(failure: FailedOutput) -> bool:
     """Refused for lack of credits (a 402, or a start the run did not send): nothing paid."""
     return failure.error.startswith((NotEnoughCredits.__name__, InsufficientCredits.__name__))
+
+
+def _announce_failures(
+    failures: Sequence[FailedOutput], total: int, delivered: int, where: str
+) -> None:
+    """One event for the run, for automations (e.g. a notification to the team)."""
+    not_started = sum(map(_not_started, failures))
+    emit_outputs_failed_event(
+        failed=len(failures) - not_started,
+        not_started=not_started,
+        total=total,
+        delivered=delivered,
+        where=where,
+        errors=[f"{_label(f)}: {f.error}" for f in failures],
+    )
 
 
 def _raise_for_failures(failures: Sequence[FailedOutput], total: int, where: str) -> None:

@@ -88,7 +88,11 @@ async def _download(client: httpx.AsyncClient, url: str, target: Path) -> None:
 
 async def _batch(job: Job) -> int:
     headers = {"Authorization": f"Bearer {job.access_token}"}
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    # Idle connections are dropped after 2 s, as the package's client does: a server
+    # closes an idle keep-alive connection after its own timeout (uvicorn: 5 s), and a
+    # request sent on it at that moment fails with "Server disconnected without sending a
+    # response" (seen once in two fresh-clone runs with httpx's default expiry of 5 s).
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     async with httpx.AsyncClient(

@@ -56,7 +56,11 @@ def run_sequential(job: Job) -> dict[str, Any]:
     # Real seconds per kind of step: the driver extrapolates a subset from these.
     seconds: dict[str, list[float]] = {"upload": [], "first": [], "follow_up": [], "background": []}
     seen: set[tuple[Any, ...]] = set()
-    with httpx.Client(base_url=job.base_url, headers=headers, timeout=120.0) as client:
+    # Idle connections dropped before the server's keep-alive timeout: see bare.py.
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    with httpx.Client(
+        base_url=job.base_url, headers=headers, timeout=120.0, limits=limits
+    ) as client:
         for path in map(Path, job.images):
             began_image = time.monotonic()
             files = {"file": (path.name, path.read_bytes(), "image/jpeg")}

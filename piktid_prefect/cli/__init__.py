@@ -18,9 +18,12 @@ import typer
 
 from piktid_prefect import inputs
 from piktid_prefect.cli import _credits as cli_credits
-from piktid_prefect.cli._credits import AllowPartial, DemoCredits, LowCredits, MaxCredits
+from piktid_prefect.cli._automations import app as automations_app
+from piktid_prefect.cli._credits import AllowPartial, LowCredits, MaxCredits
+from piktid_prefect.cli._emulator import emulator, emulator_module
 from piktid_prefect.cli._environment import prepare_prefect_environment
 from piktid_prefect.cli._errors import console, fail, first_line, report_error
+from piktid_prefect.cli._serve import serve
 from piktid_prefect.wire.errors import InvalidInput
 from piktid_prefect.wire.images import check_base_url
 from piktid_prefect.wire.keywords import parse_keyword_text
@@ -297,32 +300,9 @@ def edit_background(
 app.command("plan")(cli_credits.plan)
 
 
-@app.command("emulator")
-def emulator(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    time_scale: Annotated[
-        float, typer.Option(help="Real seconds per API second (0.1 = ten times faster).")
-    ] = 1.0,
-    demo_credits: DemoCredits = 10,
-) -> None:
-    """Serve the local PiktID emulator (demo account: demo@piktid.local / demo-password)."""
-    emulator_module = _emulator_module()
-    config = emulator_module.EmulatorConfig(time_scale=time_scale, demo_credits=demo_credits)
-    console.print(
-        f"PiktID emulator on http://{host}:{port}/api — export "
-        f"PIKTID_BASE_URL=http://{host}:{port}/api PIKTID_EMAIL=demo@piktid.local "
-        "PIKTID_PASSWORD=demo-password"
-    )
-    emulator_module.serve(host=host, port=port, config=config)
-
-
-def _emulator_module() -> Any:
-    try:
-        import piktid_prefect.emulator as emulator_module
-    except ImportError as exc:  # the [emulator] extra is missing
-        fail(f"the emulator needs the extra: pip install 'piktid-prefect[emulator]' ({exc})")
-    return emulator_module
+app.command("emulator")(emulator)
+app.command("serve")(serve)
+app.add_typer(automations_app, name="automations")
 
 
 @app.command("demo")
@@ -333,7 +313,7 @@ def demo(
     verbose: Verbose = False,
 ) -> None:
     """Person and background variations of the bundled photos, on the embedded emulator."""
-    _emulator_module()
+    emulator_module()
     prepare_prefect_environment(verbose=verbose)
     from piktid_prefect.demo import run_demo
 

@@ -4,6 +4,9 @@ Prefect starts its temporary ("ephemeral") server as a child process (uvicorn) a
 it from an ``atexit`` hook. A process ended by a signal runs no ``atexit`` hook, and the
 server is left serving as an orphan. So on a stop signal the command stops its children
 itself: SIGTERM to every direct child, SIGKILL to those still alive after a grace period.
+
+Children are listed with POSIX ``ps`` (Linux, macOS, the BSDs); where ``ps`` is missing,
+as in slim container images, from Linux's ``/proc``.
 """
 
 from __future__ import annotations
@@ -11,21 +14,55 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 __all__ = ["child_pids", "stop_children"]
 
 _POLL_SECONDS = 0.05
+_PS_TIMEOUT_SECONDS = 5.0
 
 
 def child_pids(parent: int | None = None) -> list[int]:
-    """Direct children of ``parent`` (default: this process), from ``/proc``."""
+    """Direct children of ``parent`` (default: this process)."""
     parent = os.getpid() if parent is None else parent
-    pids: list[int] = []
+    table = _ps_table()
+    if table is None:
+        table = _proc_table()
+    return sorted(pid for pid, ppid in table if ppid == parent)
+
+
+def _ps_table() -> list[tuple[int, int]] | None:
+    """(pid, parent pid) of every other process, from ``ps -A -o pid=,ppid=``; None without ps."""
+    try:
+        process = subprocess.Popen(
+            ["ps", "-A", "-o", "pid=,ppid="],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+    except OSError:
+        return None
+    try:
+        out, _ = process.communicate(timeout=_PS_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return None
+    if process.returncode != 0:
+        return None
+    rows = (line.split() for line in out.splitlines())
+    table = [(int(row[0]), int(row[1])) for row in rows if len(row) == 2 and row[0].isdigit()]
+    return [(pid, ppid) for pid, ppid in table if pid != process.pid]  # not `ps` itself
+
+
+def _proc_table() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process, from Linux's ``/proc``; empty where there is none."""
+    table: list[tuple[int, int]] = []
     proc = Path("/proc")
     if not proc.is_dir():
-        return pids
+        return table
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -35,9 +72,9 @@ def child_pids(parent: int | None = None) -> list[int]:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and int(fields[1]) == parent:
-            pids.append(int(entry.name))
-    return pids
+        if len(fields) > 1:
+            table.append((int(entry.name), int(fields[1])))
+    return table
 
 
 def stop_children(grace_seconds: float = 3.0) -> None:

@@ -403,8 +403,7 @@ def test_serve_script_runs_the_inbox_deployment_without_a_work_pool(
     save_credentials_block(prefect_stack, account, block)
     inbox, out = inbox_with(tmp_path, "astronaut"), tmp_path / "out"
     command = [
-        sys.executable,
-        "deployments/serve.py",
+        *(sys.executable, "-m", "piktid_prefect.cli", "serve"),
         *("--inbox", str(inbox), "--out", str(out), "--credentials", block),
         *("--location", "Oceania", "--background", "nature_landscapes=Beach"),
     ]

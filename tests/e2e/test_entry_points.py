@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
+import inspect
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
+from piktid_prefect.cli._serve import serve, served_deployments
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _serve_script() -> Any:
-    spec = importlib.util.spec_from_file_location("served", ROOT / "deployments" / "serve.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _keyword_values(path: Path, keyword: str) -> list[str]:
@@ -37,7 +31,7 @@ def _keyword_values(path: Path, keyword: str) -> list[str]:
 def test_every_entry_point_names_the_same_account_limit() -> None:
     spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     from_yaml = {d["parameters"]["concurrency_limit"] for d in spec["deployments"]}
-    serve_default = _serve_script()._parser().parse_args([]).concurrency_limit
+    serve_default = inspect.signature(serve).parameters["concurrency_limit"].default
     dask_example = _keyword_values(ROOT / "examples" / "dask_batch.py", "concurrency_limit")
 
     assert from_yaml == {DEFAULT_ACCOUNT_LIMIT}
@@ -45,9 +39,19 @@ def test_every_entry_point_names_the_same_account_limit() -> None:
     assert dask_example == ["DEFAULT_ACCOUNT_LIMIT"]
 
 
-def test_serve_script_runs_without_a_cap_when_asked() -> None:
-    served = _serve_script()
-    args = served._parser().parse_args(["--location", "Oceania", "--concurrency-limit", ""])
-    deployments = served.deployments(args)
+def test_serve_runs_without_a_cap_when_asked() -> None:
+    deployments = served_deployments(locations=["Oceania"], concurrency_limit="")
 
     assert {d.parameters["concurrency_limit"] for d in deployments} == {None}
+
+
+def test_the_serve_example_script_is_the_serve_command() -> None:
+    script = subprocess.run(
+        [sys.executable, str(ROOT / "deployments" / "serve.py"), "--location", "Atlantis"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert script.returncode == 2
+    assert "Unknown Location 'Atlantis'" in script.stdout + script.stderr

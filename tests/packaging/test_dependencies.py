@@ -24,7 +24,6 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 # Declared but never imported by name, each for a reason.
 DECLARED_NOT_IMPORTED = {
-    "fastapi": "a pin for Prefect 3.8's server (the `server` extra)",
     "python-multipart": "Starlette parses the emulator's multipart uploads with it",
     "opencv-python-headless": "imported as cv2 (mapped below when cv2 is not installed)",
 }
@@ -89,7 +88,7 @@ def test_every_third_party_import_is_declared_where_the_module_lives(path: Path)
 
 def test_every_declared_runtime_package_is_imported_or_has_a_reason() -> None:
     imported = {distribution_of(name) for path in LIBRARY for name in third_party_imports(path)}
-    runtime = declared("emulator") | declared("server")
+    runtime = declared("emulator")
     unused = sorted(runtime - imported - DECLARED_NOT_IMPORTED.keys())
     assert not unused, f"declared but never imported (drop them or say why): {unused}"
 
