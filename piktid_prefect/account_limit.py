@@ -9,10 +9,6 @@ therefore looks the limit up once when it starts, and when it is missing says so
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
-
 __all__ = ["DEFAULT_ACCOUNT_LIMIT", "existing_concurrency_limit"]
 
 # The limit every shipped entry point names (deployments/prefect.yaml, deployments/serve.py,
@@ -25,6 +21,11 @@ def existing_concurrency_limit(name: str | None) -> str | None:
 
     Call it once per flow run, from the flow body; a missing limit logs one warning.
     """
+    # Imported here: the command line names DEFAULT_ACCOUNT_LIMIT before Prefect is imported.
+    from prefect import get_run_logger
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
     if not name:
         return None
     with get_client(sync_client=True) as client:

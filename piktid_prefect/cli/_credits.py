@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from piktid_prefect import inputs
@@ -62,7 +63,10 @@ def print_credits(result: Any) -> None:
     for failed in result.left_out:
         keyword = ", ".join(f"{k}={v}" for k, v in failed.keyword.items())
         who = "background" if failed.person is None else f"person {failed.person}"
-        console.print(f"left out (not enough credits): {failed.image} {who} {keyword}")
+        console.print(
+            escape(f"left out (not enough credits): {failed.image} {who} {keyword}"),
+            highlight=False,
+        )
 
 
 def plan(

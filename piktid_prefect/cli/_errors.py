@@ -17,6 +17,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from piktid_prefect.cli._environment import STARTUP_TIMEOUT_VARIABLE
 from piktid_prefect.wire.errors import InvalidInput, PiktidError, redact
@@ -28,7 +29,9 @@ console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` (secrets redacted) and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
+    # escape(): a message quotes user input and commands ("piktid-prefect[emulator]"),
+    # whose square brackets rich would otherwise take for markup and drop.
+    console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

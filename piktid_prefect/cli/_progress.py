@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -122,7 +123,7 @@ class ProgressReport(logging.Handler):
             self.console.print(f"{done}/{total} {verb} {detail}", highlight=False)
             return
         if failed:
-            self._progress.console.print(f"[red]failed:[/] {detail}", highlight=False)
+            self._progress.console.print(f"[red]failed:[/] {escape(detail)}", highlight=False)
         if self._task is None:
             return
         self._progress.update(self._task, completed=done, total=total, credits=self._credits_text())
