@@ -12,7 +12,8 @@ from piktid_prefect import PiktidCredentials, generate_people
 PHOTO = Path(__file__).parent / "images" / "group_of_three.jpg"
 
 
-def test_my_flow(piktid_emulator, piktid_account, tmp_path):  # type: ignore[no-untyped-def]
+# piktid_prefect_harness: one throw-away Prefect server for the session's flow runs.
+def test_my_flow(piktid_prefect_harness, piktid_emulator, piktid_account, tmp_path):  # type: ignore[no-untyped-def]
     credentials = PiktidCredentials(
         base_url=piktid_account.base_url,
         email=piktid_account.email,

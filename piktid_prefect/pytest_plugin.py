@@ -5,7 +5,7 @@ environment, so it is built to cost nothing there: loading it imports only pytes
 it sets no variable and starts nothing until a test asks for one of its fixtures. The
 fixtures need the ``[emulator]`` extra; without it they fail with one line saying so.
 (To load the plugin only where you ask for it, run pytest with ``-p no:piktid_emulator``
-by default and ``-p piktid_prefect.emulator.pytest_plugin`` where you want it.)
+by default and ``-p piktid_prefect.pytest_plugin`` where you want it.)
 
 - ``piktid_emulator`` (session scope): an :class:`~piktid_prefect.emulator.EmulatorServer` on
   a free loopback port, with ``time_scale=0.01`` (an 8 s generation takes 80 ms; the 3 s
@@ -16,13 +16,18 @@ by default and ``-p piktid_prefect.emulator.pytest_plugin`` where you want it.)
 - ``piktid_account`` (function scope): a fresh, isolated account with 10 000 credits,
   logged in (``email``, ``password``, ``access_token``, ``base_url``). Faults are reset to
   none before each test.
+- ``piktid_prefect_harness`` (session scope): Prefect's own ``prefect_test_harness()``, one
+  throw-away Prefect server and database for every flow run of the session, stopped at
+  its end while pytest's output is still open (a flow run without it starts Prefect's
+  temporary server, which stops at exit, after pytest closed its streams: the session
+  then ends with ``--- Logging error ---``).
 
 Example, testing your own flow against the emulator:
 
 ```python
 import httpx
 
-def test_my_upload(piktid_emulator, piktid_account):
+def test_my_upload(piktid_emulator, piktid_account):  # add piktid_prefect_harness for flows
     response = httpx.post(
         f"{piktid_account.base_url}/edit/target",
         headers={"Authorization": f"Bearer {piktid_account.access_token}"},
@@ -45,7 +50,7 @@ import pytest
 if TYPE_CHECKING:
     from piktid_prefect.emulator.server import EmulatorAccount, EmulatorServer
 
-__all__ = ["PREFECT_TEST_DEFAULTS", "piktid_account", "piktid_emulator"]
+__all__ = ["PREFECT_TEST_DEFAULTS", "piktid_account", "piktid_emulator", "piktid_prefect_harness"]
 
 FAST_TIME_SCALE = 0.01
 # A flow run in a test starts Prefect's temporary server; on a fresh PREFECT_HOME its
@@ -95,3 +100,15 @@ def piktid_account(piktid_emulator: EmulatorServer) -> EmulatorAccount:
 
     piktid_emulator.set_faults(FaultConfig())
     return piktid_emulator.create_account(credits=10_000)
+
+
+@pytest.fixture(scope="session")
+def piktid_prefect_harness() -> Iterator[None]:
+    """Prefect's test harness for the session: flow runs go to a throw-away server."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        environment_defaults(PREFECT_TEST_DEFAULTS),
+        prefect_test_harness(server_startup_timeout=120),
+    ):
+        yield

@@ -94,11 +94,15 @@ def start_server(
     return PrefectStack(api_url, env, home, account, piktid_emulator), server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_stack(
     tmp_path_factory: pytest.TempPathFactory, piktid_emulator: EmulatorServer
 ) -> Iterator[PrefectStack]:
-    """Server + block + work pool + ``prefect deploy --all`` + a worker, torn down after."""
+    """Server + block + work pool + ``prefect deploy --all`` + a worker, torn down after.
+
+    One for the session: every module that asks for it shares it (tests leave it as they
+    found it: a paused deployment resumed, automations deleted).
+    """
     home = tmp_path_factory.mktemp("prefect-home")
     # Only the runs the tests trigger: the 15-minute schedule must not add its own.
     stack, server = start_server(home, piktid_emulator, scheduler=False)

@@ -31,7 +31,12 @@ def run_user_suite(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], di
     project.mkdir()
     (project / "test_user.py").write_text(USER_TEST)
     dump = tmp_path / "environment.json"
-    given = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    # The outer session's own variables stay out: PREFECT_* (ours), PYTEST_CURRENT_TEST.
+    given = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PREFECT_") and k != "PYTEST_CURRENT_TEST"
+    }
     given["DUMP_TO"] = str(dump)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
