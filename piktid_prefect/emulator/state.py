@@ -39,6 +39,20 @@ class ImageRecord:
     subject_mask: np.ndarray | None = None
     # Several backgrounds of one image render at once: the mask is made once.
     mask_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # SuperID uploads belong to a project; the other uploads to none.
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """A face uploaded to ``/consistent_identities/upload_face``.
+
+    ``face`` is None when no face was detected (a tight crop): the whole picture is the face.
+    """
+
+    name: str
+    pixels: np.ndarray = field(repr=False)
+    face: FaceBox | None
 
 
 @dataclass
@@ -60,6 +74,8 @@ class Generation:
     warmup_paid: bool
     files_url: str
     faults: frozenset[str] = frozenset()
+    # What a product needs besides the image (scale factor, identity, ...).
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The result, drawn while the generation runs (see EmulatorEngine.prerender).
     rendered: Future[bytes] | None = field(default=None, compare=False, repr=False)
 
@@ -97,6 +113,7 @@ class Store:
         self._rng = random.Random(config.seed)
         self._images: dict[str, ImageRecord] = {}
         self._references: dict[str, str] = {}
+        self._identities: dict[tuple[str, str], IdentityRecord] = {}
         self._queue: list[Generation] = []
         self._next_generation = 1
         self._next_notification = 1
@@ -107,9 +124,16 @@ class Store:
     # --- images and references ---------------------------------------------------------
 
     def add_image(
-        self, owner: str, pixels: np.ndarray, faces: list[FaceBox], persons: list[dict[str, Any]]
+        self,
+        owner: str,
+        pixels: np.ndarray,
+        faces: list[FaceBox],
+        persons: list[dict[str, Any]],
+        *,
+        with_project: bool = False,
     ) -> ImageRecord:
-        """Store an upload; it expires ``image_ttl_seconds`` later."""
+        """Store an upload (in a new SuperID project if asked); it expires
+        ``image_ttl_seconds`` later."""
         with self._lock:
             image_id = f"{self._rng.getrandbits(96):024x}"
             record = ImageRecord(
@@ -119,6 +143,7 @@ class Store:
                 faces=faces,
                 persons=persons,
                 expires_at=self._clock.now() + self._config.image_ttl_seconds,
+                project_id=f"{self._rng.getrandbits(48):012x}" if with_project else None,
             )
             self._images[image_id] = record
             return record
@@ -146,6 +171,24 @@ class Store:
         with self._lock:
             return self._references.get(name) == owner
 
+    def add_identity(
+        self, owner: str, name: str | None, pixels: np.ndarray, face: FaceBox | None
+    ) -> str:
+        """Store (or replace) an identity's face; return its name (one is made if None)."""
+        with self._lock:
+            name = name or f"identity-{self._rng.getrandbits(48):012x}"
+            self._identities[(owner, name)] = IdentityRecord(name, pixels, face)
+            return name
+
+    def identity(self, owner: str, name: str) -> IdentityRecord:
+        """One of the owner's identities, or a 400 answer."""
+        with self._lock:
+            record = self._identities.get((owner, name))
+        if record is None:
+            hint = "upload it to /consistent_identities/upload_face"
+            raise ApiError(400, f"Unknown identity_name {name!r}: {hint}")
+        return record
+
     def random_seed(self) -> int:
         """A server-picked seed (the request had none)."""
         with self._lock:
@@ -167,6 +210,8 @@ class Store:
         options: dict[str, Any],
         files_url: str,
         faults: frozenset[str],
+        duration_seconds: float | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> Generation:
         """Queue a charged generation; it is due after the generation latency.
 
@@ -178,13 +223,16 @@ class Store:
         with self._lock:
             now = self._clock.now()
             warmup = False
-            if person_id is not None:
+            # Only person generations build masks (an identity swap's person_id is a face).
+            if kind == "person" and person_id is not None:
                 ready = image.warm_ready.get(person_id)
                 if ready is None or ready > now:
                     warmup = True
                     finish = now + self._config.mask_warmup_seconds
                     image.warm_ready[person_id] = finish if ready is None else min(ready, finish)
             duration = self._config.generation_seconds
+            if duration_seconds is not None:
+                duration = duration_seconds
             if warmup:
                 duration += self._config.mask_warmup_seconds
             generation = Generation(
@@ -203,6 +251,7 @@ class Store:
                 warmup_paid=warmup,
                 files_url=files_url,
                 faults=faults,
+                payload=payload or {},
             )
             self._next_generation += 1
             heapq.heappush(self._queue, generation)
@@ -237,10 +286,10 @@ class Store:
 
     # --- result files -----------------------------------------------------------------
 
-    def add_file(self, data: bytes) -> str:
+    def add_file(self, data: bytes, suffix: str = ".jpg") -> str:
         """Store a result and return its file name."""
         with self._lock:
-            name = f"{self._rng.getrandbits(96):024x}.jpg"
+            name = f"{self._rng.getrandbits(96):024x}{suffix}"
             self._files[name] = (data, self._clock.now() + self._config.result_ttl_seconds)
             return name
 
@@ -305,7 +354,7 @@ class Store:
                 for n in self._notifications.values()
                 if n.owner == owner
                 and n.name in names
-                and (image_id is None or str(n.data.get("address")) == str(image_id))
+                and (image_id is None or _image_of(n.data) == str(image_id))
             ]
             now = self._clock.now()
         self._recorder.seen([n.generation_id for n in notes if n.generation_id is not None], now)
@@ -339,3 +388,8 @@ class Store:
                 del self._files[name]
         for note in expired:
             self._recorder.notification(note.owner, "expired")
+
+
+def _image_of(data: dict[str, Any]) -> str:
+    # Edit notifications name the image ``address``; superid and download ``id_image``.
+    return str(data.get("address", data.get("id_image")))
