@@ -7,14 +7,12 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from piktid_prefect.emulator.bodies import read_fields, wire_int, wire_object
-from piktid_prefect.emulator.detect import detect_faces
 from piktid_prefect.emulator.engine import EmulatorEngine
-from piktid_prefect.emulator.intake import decoded_upload
+from piktid_prefect.emulator.intake import decoded_upload, faces_in
 from piktid_prefect.emulator.problems import ApiError
 from piktid_prefect.emulator.starts import request_options, start_generation
 from piktid_prefect.emulator.state import ImageRecord
@@ -43,10 +41,10 @@ class EditRoutes:
         clock = self.engine.clock
         # Decoding and detection are part of the upload's modelled latency, not extra.
         began = clock.now()
-        pixels = await decoded_upload(fields, config, ("file",), allow_url=True)
+        data, pixels = await decoded_upload(fields, config, ("file",), allow_url=True)
         faces = []
         if options.get("flag_detection", True) is not False:
-            faces = await run_in_threadpool(detect_faces, pixels)
+            faces = await faces_in(self.engine.store, data, pixels)
         if len(faces) > config.max_persons:
             raise ApiError(
                 400,

@@ -17,6 +17,7 @@ from typing import Any
 from piktid_prefect.emulator.accounts import AccountBook
 from piktid_prefect.emulator.clock import VirtualClock
 from piktid_prefect.emulator.config import EmulatorConfig, FaultConfig
+from piktid_prefect.emulator.detect import FaceBox
 from piktid_prefect.emulator.faults import FaultInjector
 from piktid_prefect.emulator.render import render_background, render_person, subject_mask
 from piktid_prefect.emulator.render_chain import render_identity_swap, render_upscale
@@ -147,7 +148,9 @@ class EmulatorEngine:
             self.recorder.finish(generation.id, self.clock.now(), "error")
             return
         png = generation.payload.get("output_format") == "PNG"
-        name = self.store.add_file(data, ".png" if png else ".jpg")
+        name = self.store.add_file(
+            data, ".png" if png else ".jpg", faces=_faces_in_result(generation)
+        )
         created = self.clock.wall_clock()
         link = {"l": f"{generation.files_url}/files/{name}", "n": name, "t": f"{created:.0f}"}
         if "lose_notification" in generation.faults:
@@ -203,6 +206,15 @@ class EmulatorEngine:
             relight_strength=float(options.get("relight_strength", 1.0)),
             strength=float(options.get("strength", 1.0)),
         )
+
+
+def _faces_in_result(generation: Generation) -> list[FaceBox]:
+    """Where the result's faces are: where the input's were, scaled by an upscale."""
+    scale = int(generation.payload.get("scale_factor", 1))
+    return [
+        FaceBox(f.x * scale, f.y * scale, f.w * scale, f.h * scale, f.sharpness)
+        for f in generation.image.faces
+    ]
 
 
 def _result(generation: Generation, link: dict[str, str]) -> dict[str, Any]:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from piktid_prefect.emulator.bodies import read_fields, wire_int
-from piktid_prefect.emulator.detect import detect_faces
 from piktid_prefect.emulator.engine import EmulatorEngine
-from piktid_prefect.emulator.intake import decoded_upload
+from piktid_prefect.emulator.intake import decoded_upload, faces_in
 from piktid_prefect.emulator.problems import ApiError
 from piktid_prefect.emulator.starts import request_options, start_generation
 from piktid_prefect.wire.models_chain import IdentitySwapOptions, IdentityTargetOptions
@@ -42,8 +40,9 @@ class IdentityRoutes:
         """``POST /consistent_identities/upload_face``: ``file`` (+ ``identity_name``)."""
         email = self._email(request)
         fields = await read_fields(request)
-        pixels = await decoded_upload(fields, self.engine.config, _FACE_PARTS, allow_url=False)
-        faces = await run_in_threadpool(detect_faces, pixels)
+        config = self.engine.config
+        data, pixels = await decoded_upload(fields, config, _FACE_PARTS, allow_url=False)
+        faces = await faces_in(self.engine.store, data, pixels)
         # The largest face is the identity; none found means a tight crop of one.
         face = max(faces, key=lambda f: f.w * f.h) if faces else None
         wanted = fields.get("identity_name")
@@ -57,8 +56,8 @@ class IdentityRoutes:
         fields = await read_fields(request)
         request_options(self.engine, request, email, fields.get("options"), IdentityTargetOptions)
         config = self.engine.config
-        pixels = await decoded_upload(fields, config, ("file",), allow_url=False)
-        faces = await run_in_threadpool(detect_faces, pixels)
+        data, pixels = await decoded_upload(fields, config, ("file",), allow_url=False)
+        faces = await faces_in(self.engine.store, data, pixels)
         height, width = pixels.shape[:2]
         persons = [
             face.as_wire(i, width, height, config.blur_threshold) for i, face in enumerate(faces)

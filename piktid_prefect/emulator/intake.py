@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from piktid_prefect.emulator.config import EmulatorConfig
-from piktid_prefect.emulator.detect import ImageRejected, decode_image
+from piktid_prefect.emulator.detect import FaceBox, ImageRejected, decode_image, detect_faces
 from piktid_prefect.emulator.problems import ApiError
+from piktid_prefect.emulator.state import Store
 
-__all__ = ["URL_UPLOAD_HINT", "decoded_upload", "upload_bytes"]
+__all__ = ["URL_UPLOAD_HINT", "decoded_upload", "faces_in", "upload_bytes"]
 
 _URL_FETCH_TIMEOUT_SECONDS = 10.0
 
@@ -52,10 +53,18 @@ async def upload_bytes(
 
 async def decoded_upload(
     fields: dict[str, Any], config: EmulatorConfig, parts: tuple[str, ...], *, allow_url: bool
-) -> np.ndarray:
-    """The uploaded image as a BGR array, or a 4xx answer saying what is wrong with it."""
+) -> tuple[bytes, np.ndarray]:
+    """The uploaded bytes and their BGR array, or a 4xx answer saying what is wrong."""
     data = await upload_bytes(fields, parts, allow_url=allow_url, limit=config.max_upload_bytes)
-    return await run_in_threadpool(decode, data, config.max_image_pixels)
+    return data, await run_in_threadpool(decode, data, config.max_image_pixels)
+
+
+async def faces_in(store: Store, data: bytes, pixels: np.ndarray) -> list[FaceBox]:
+    """The faces of an upload: known if it is one of the emulator's results, else detected."""
+    known = store.faces_of_result(data)
+    if known is not None:
+        return known
+    return await run_in_threadpool(detect_faces, pixels)
 
 
 def decode(data: bytes, max_pixels: int) -> np.ndarray:

@@ -6,6 +6,7 @@ clock and are enforced lazily, on access.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 import threading
@@ -120,6 +121,9 @@ class Store:
         self._notifications: dict[int, _Notification] = {}
         self._last_poll: dict[str, float] = {}
         self._files: dict[str, tuple[bytes, float]] = {}
+        # Where the emulator drew faces in its own results, by the file's SHA-256 (see
+        # faces_of_result): its drawn faces are no photos a cascade can find again.
+        self._result_faces: dict[str, tuple[str, list[FaceBox]]] = {}
 
     # --- images and references ---------------------------------------------------------
 
@@ -286,12 +290,26 @@ class Store:
 
     # --- result files -----------------------------------------------------------------
 
-    def add_file(self, data: bytes, suffix: str = ".jpg") -> str:
-        """Store a result and return its file name."""
+    def add_file(
+        self, data: bytes, suffix: str = ".jpg", faces: list[FaceBox] | None = None
+    ) -> str:
+        """Store a result (and the faces in it) and return its file name."""
         with self._lock:
             name = f"{self._rng.getrandbits(96):024x}{suffix}"
             self._files[name] = (data, self._clock.now() + self._config.result_ttl_seconds)
+            if faces:
+                self._result_faces[hashlib.sha256(data).hexdigest()] = (name, faces)
             return name
+
+    def faces_of_result(self, data: bytes) -> list[FaceBox] | None:
+        """The faces of one of the emulator's own results uploaded again as is, else None.
+
+        A real result has a real face that detection finds again; the emulator's drawn one
+        would be missed, and a chained upload (an edit's result to a swap) would find none.
+        """
+        with self._lock:
+            entry = self._result_faces.get(hashlib.sha256(data).hexdigest())
+            return None if entry is None or entry[0] not in self._files else list(entry[1])
 
     def file(self, name: str) -> bytes | None:
         """A result file's bytes, if it exists."""
@@ -386,6 +404,8 @@ class Store:
                 del self._images[image_id]
             for name in [n for n, (_, until) in self._files.items() if until <= now]:
                 del self._files[name]
+            for digest in [d for d, (n, _) in self._result_faces.items() if n not in self._files]:
+                del self._result_faces[digest]
         for note in expired:
             self._recorder.notification(note.owner, "expired")
 

@@ -146,3 +146,16 @@ def test_an_injected_failure_ends_in_an_error_notification_naming_download(api: 
     (note,) = _read(api)
     assert note["name"] == "error" and note["data"]["tasks"] == "download"
     assert note["data"]["id_image"] == target and note["data"]["f"] == 0
+
+
+def test_an_edit_result_uploaded_again_keeps_the_face_the_emulator_drew(api: Api) -> None:
+    # A real result has a real face; the emulator's drawn one is known rather than detected.
+    image_id = api.upload_id("astronaut.jpg")
+    assert api.generate(image_id, 0, seed=1).status_code == 200
+    (note,) = api.wait_for(1, "edit_generate")
+    result = api.download(note["data"]["links"][0]["l"])
+    response = api.http.post(
+        "/consistent_identities/upload_target", files={"file": ("edited.jpg", result)}
+    )
+    original = _target(api, "astronaut.jpg")["faces"]["coordinates_list"]
+    assert response.json()["faces"]["coordinates_list"] == original
