@@ -45,7 +45,7 @@ class SuperidRoutes:
         """``POST /superid/upload``: multipart ``file`` -> ``{id_project, id_image}``."""
         email = self._email(request)
         fields = await read_fields(request)
-        _, pixels = await decoded_upload(fields, self.engine.config, ("file",), allow_url=True)
+        _, pixels = await decoded_upload(fields, self.engine.config, ("file",), allow_url=False)
         record = self.engine.store.add_image(email, pixels, [], [], with_project=True)
         return JSONResponse({"id_project": record.project_id, "id_image": record.id})
 

@@ -170,7 +170,8 @@ class IdentitySwapOptions(_OptionsModel):
     """Options of ``POST /consistent_identities/generate``.
 
     ``flag_replace_and_download`` is sent as True unless set: PiktID's client always sends
-    it, and without it no ``download`` notification (the result) is posted.
+    it so, and the result arrives as a ``download`` notification; what the API does
+    without it is not documented.
     """
 
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Same seed, same output.")
