@@ -88,6 +88,14 @@ class IdentityRoutes:
         options = request_options(
             self.engine, request, email, fields.get("options"), IdentitySwapOptions
         )
+        if options.get("flag_replace_and_download") is not True:
+            # Without it PiktID's eraseid flow follows (a new_generation notification, then
+            # /pick_face2), which this emulator does not speak: refuse rather than pretend.
+            raise ApiError(
+                400,
+                "The emulator speaks only the swapid flow: send options with "
+                '{"flag_replace_and_download": true}',
+            )
         prompt = fields.get("prompt")
         generation = start_generation(
             self.engine,

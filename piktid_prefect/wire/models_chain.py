@@ -169,9 +169,10 @@ class IdentityTarget(_WireModel):
 class IdentitySwapOptions(_OptionsModel):
     """Options of ``POST /consistent_identities/generate``.
 
-    ``flag_replace_and_download`` is sent as True unless set: PiktID's client always sends
-    it so, and the result arrives as a ``download`` notification; what the API does
-    without it is not documented.
+    ``flag_replace_and_download`` is sent as True unless set: PiktID's swapid client always
+    sends it so, and the result arrives as a ``download`` notification. Without it (the
+    eraseid client) a ``new_generation`` notification follows, to be picked with
+    ``/pick_face2``: a flow this package does not speak.
     """
 
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Same seed, same output.")

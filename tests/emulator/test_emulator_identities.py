@@ -133,8 +133,9 @@ def test_refused_swaps_charge_nothing(api: Api) -> None:
         _swap(api, target, 0, "nobody"),
         _swap(api, target, 0, identity, prompt_strength=2),
         _swap(api, "0" * 24, 0, identity),
+        _swap(api, target, 0, identity, flag_replace_and_download=False),  # not emulated
     ]
-    assert [r.status_code for r in refused] == [400, 400, 400, 405]
+    assert [r.status_code for r in refused] == [400, 400, 400, 405, 400]
     assert api.emulator.stats(api.account.email).credits_charged == 0
 
 
