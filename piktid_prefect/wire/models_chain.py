@@ -30,6 +30,8 @@ __all__ = [
     "NOTIFICATION_IDENTITY_SWAP",
     "NOTIFICATION_UPSCALE",
     "SCALE_FACTORS",
+    "UPSCALE_BODY_FIELDS",
+    "UPSCALE_FAST_BODY_FIELDS",
     "IdentityFace",
     "IdentitySwapJob",
     "IdentitySwapOptions",
