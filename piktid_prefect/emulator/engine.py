@@ -19,6 +19,7 @@ from piktid_prefect.emulator.clock import VirtualClock
 from piktid_prefect.emulator.config import EmulatorConfig, FaultConfig
 from piktid_prefect.emulator.detect import FaceBox
 from piktid_prefect.emulator.faults import FaultInjector
+from piktid_prefect.emulator.identity_book import IdentityBook
 from piktid_prefect.emulator.render import render_background, render_person, subject_mask
 from piktid_prefect.emulator.render_chain import render_identity_swap, render_upscale
 from piktid_prefect.emulator.state import Generation, Store
@@ -52,6 +53,7 @@ class EmulatorEngine:
         self.recorder = StatsRecorder()
         self.accounts = AccountBook(self.clock, config)
         self.store = Store(self.clock, config, self.recorder)
+        self.identities = IdentityBook(config.seed)
         self.faults = FaultInjector(config, self.recorder)
         self.accounts.create(config.demo_email, config.demo_password, config.demo_credits)
         self._wake = threading.Event()

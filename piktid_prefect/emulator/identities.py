@@ -23,7 +23,7 @@ from piktid_prefect.wire.models_chain import IdentitySwapOptions, IdentityTarget
 
 __all__ = ["IdentityRoutes"]
 
-# The older eraseid client sent the identity's face as a part named ``face``.
+# PiktID's eraseid client sends the identity's face as a part named ``face``, swapid as ``file``.
 _FACE_PARTS = ("file", "face")
 
 
@@ -47,7 +47,7 @@ class IdentityRoutes:
         face = max(faces, key=lambda f: f.w * f.h) if faces else None
         wanted = fields.get("identity_name")
         name = str(wanted).strip() if isinstance(wanted, str) and wanted.strip() else None
-        stored = self.engine.store.add_identity(email, name, pixels, face)
+        stored = self.engine.identities.add(email, name, pixels, face)
         return JSONResponse({"identity_name": stored})
 
     async def upload_target(self, request: Request) -> JSONResponse:
@@ -84,7 +84,7 @@ class IdentityRoutes:
             )
         if not image.persons[face_id]["approve"]:
             raise ApiError(400, f"Face {face_id} cannot be swapped (not approved)")
-        identity = self.engine.store.identity(email, str(fields.get("identity_name") or ""))
+        identity = self.engine.identities.get(email, str(fields.get("identity_name") or ""))
         options = request_options(
             self.engine, request, email, fields.get("options"), IdentitySwapOptions
         )

@@ -44,18 +44,6 @@ class ImageRecord:
     project_id: str | None = None
 
 
-@dataclass(frozen=True)
-class IdentityRecord:
-    """A face uploaded to ``/consistent_identities/upload_face``.
-
-    ``face`` is None when no face was detected (a tight crop): the whole picture is the face.
-    """
-
-    name: str
-    pixels: np.ndarray = field(repr=False)
-    face: FaceBox | None
-
-
 @dataclass
 class Generation:
     """A started (and charged) generation, waiting for its due time."""
@@ -114,7 +102,6 @@ class Store:
         self._rng = random.Random(config.seed)
         self._images: dict[str, ImageRecord] = {}
         self._references: dict[str, str] = {}
-        self._identities: dict[tuple[str, str], IdentityRecord] = {}
         self._queue: list[Generation] = []
         self._next_generation = 1
         self._next_notification = 1
@@ -174,24 +161,6 @@ class Store:
         """Whether ``name`` is one of the owner's references."""
         with self._lock:
             return self._references.get(name) == owner
-
-    def add_identity(
-        self, owner: str, name: str | None, pixels: np.ndarray, face: FaceBox | None
-    ) -> str:
-        """Store (or replace) an identity's face; return its name (one is made if None)."""
-        with self._lock:
-            name = name or f"identity-{self._rng.getrandbits(48):012x}"
-            self._identities[(owner, name)] = IdentityRecord(name, pixels, face)
-            return name
-
-    def identity(self, owner: str, name: str) -> IdentityRecord:
-        """One of the owner's identities, or a 400 answer."""
-        with self._lock:
-            record = self._identities.get((owner, name))
-        if record is None:
-            hint = "upload it to /consistent_identities/upload_face"
-            raise ApiError(400, f"Unknown identity_name {name!r}: {hint}")
-        return record
 
     def random_seed(self) -> int:
         """A server-picked seed (the request had none)."""
