@@ -13,7 +13,10 @@ __all__ = ["EmulatorStats", "GenerationKey", "GenerationRecord", "StatsRecorder"
 class GenerationKey(NamedTuple):
     """The identity of a generation: starting the same one twice pays twice.
 
-    ``seed`` is the seed as sent (None when the server picked one).
+    ``seed`` is the seed as sent (None when the server picked one). ``kind`` is person,
+    background, upscale or identity_swap; for the last two ``keyword`` holds what else
+    tells two starts apart, as JSON (scale factor and fast mode; the identity's name), and
+    an identity swap's ``person_id`` is the face replaced.
     """
 
     kind: str
