@@ -10,6 +10,7 @@ import pytest
 
 from piktid_prefect.wire import _retry
 from piktid_prefect.wire.errors import (
+    BadRequest,
     GenerationStartUnconfirmed,
     InvalidInput,
     InvalidOptions,
@@ -18,7 +19,7 @@ from piktid_prefect.wire.errors import (
     is_transient,
 )
 from piktid_prefect.wire.models_chain import IdentitySwapJob, UpscaleJob, UpscaleUpload
-from tests.client.conftest import MockAPI, call, image_bytes
+from tests.client.conftest import SECRET_TOKEN, MockAPI, call, image_bytes
 
 UPLOAD = UpscaleUpload(id_project="p-1", id_image="i-1", width=320, height=240)
 STARTED = httpx.Response(200, json={"status": "started"})
@@ -201,3 +202,14 @@ async def test_uploads_and_reads_are_retried_after_a_lost_answer(
     )
     await call(invoke(make_client()))
     assert len(api.requests) == 3
+
+
+async def test_a_server_message_echoing_the_token_is_masked_in_the_error(
+    api: MockAPI, make_client: Any
+) -> None:
+    echo = httpx.Response(400, json={"message": f"bad request from Bearer {SECRET_TOKEN}"})
+    api.on("POST", "/consistent_identities/generate", echo)
+    with pytest.raises(BadRequest) as info:
+        await call(make_client().start_identity_swap("t-1", 0, "ada"))
+    assert SECRET_TOKEN not in str(info.value)
+    assert "/consistent_identities/generate" in str(info.value)
