@@ -3,6 +3,8 @@
 It answers under ``http://HOST:PORT/api`` like ``https://api.piktid.com/api``: tokens, uploads
 with real face detection, asynchronous person/background generations that end in
 notifications, result files under ``/files``, the poll rate limit, and injectable faults.
+It also speaks the products a result is chained into: SuperID upscales (x2/x4, charged in
+fractions of a credit) and consistent-identity face swaps (``docs/chain-api.md``).
 Durations are in API-seconds on a virtual clock (``time_scale``, ``advance()``).
 
 Example:

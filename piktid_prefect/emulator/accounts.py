@@ -22,7 +22,9 @@ from piktid_prefect.emulator.clock import VirtualClock
 from piktid_prefect.emulator.config import EmulatorConfig
 from piktid_prefect.emulator.problems import ApiError
 
-__all__ = ["AccountBook", "AccountRecord"]
+__all__ = ["AccountBook", "AccountRecord", "wire_credits"]
+
+_CREDIT_DECIMALS = 6
 
 
 @dataclass
@@ -31,7 +33,7 @@ class AccountRecord:
 
     email: str
     password: str
-    credits: int
+    credits: float
     username: str
 
 
@@ -62,7 +64,7 @@ class AccountBook:
         self._by_access: dict[str, _TokenPair] = {}
         self._by_refresh: dict[str, _TokenPair] = {}
 
-    def create(self, email: str, password: str, credits: int) -> AccountRecord:
+    def create(self, email: str, password: str, credits: float) -> AccountRecord:
         """Create (or reset the password and credits of) an account."""
         with self._lock:
             record = AccountRecord(email, password, credits, email.split("@")[0])
@@ -137,15 +139,18 @@ class AccountBook:
             pair = self._by_access.get(token) if token else None
             return pair.email if pair else None
 
-    def charge(self, email: str, amount: int = 1) -> None:
-        """Take ``amount`` credits, or answer 402 and take nothing."""
+    def charge(self, email: str, amount: float = 1) -> None:
+        """Take ``amount`` credits (SuperID charges fractions), or answer 402 and take nothing."""
         with self._lock:
             account = self._accounts[email]
             if account.credits < amount:
                 raise ApiError(
-                    402, f"Not enough credits: {amount} needed, {account.credits} available"
+                    402,
+                    f"Not enough credits: {wire_credits(amount)} needed, "
+                    f"{wire_credits(account.credits)} available",
                 )
-            account.credits -= amount
+            # Rounded so that repeated 0.1-style charges do not drift (0.30000000000000004).
+            account.credits = round(account.credits - amount, _CREDIT_DECIMALS)
 
     def me(self, email: str) -> dict[str, Any]:
         """The ``GET /me`` answer."""
@@ -157,7 +162,7 @@ class AccountBook:
                 "name": account.username.capitalize(),
                 "surname": "Emulated",
                 "affiliation": "PiktID emulator",
-                "credits": account.credits,
+                "credits": wire_credits(account.credits),
                 "verified": True,
                 "contract": "free",
                 "app_name": "emulator",
@@ -189,6 +194,12 @@ class AccountBook:
         for pair in self._by_access.values():
             if pair.email == email:
                 pair.revoked = True
+
+
+def wire_credits(value: float) -> int | float:
+    """Credits as ``/me`` sends them: a whole balance stays an integer (``10``, not
+    ``10.0``), as it always was; a fractional one is a number (``9.75``)."""
+    return int(value) if float(value).is_integer() else value
 
 
 def _bearer(authorization: str | None) -> str | None:

@@ -21,7 +21,9 @@ from piktid_prefect.emulator.bodies import read_fields, wire_int
 from piktid_prefect.emulator.edit import EditRoutes
 from piktid_prefect.emulator.engine import EmulatorEngine
 from piktid_prefect.emulator.faults import FaultMiddleware, api_path
+from piktid_prefect.emulator.identities import IdentityRoutes
 from piktid_prefect.emulator.problems import ApiError
+from piktid_prefect.emulator.superid import SuperidRoutes
 
 __all__ = ["build_app"]
 
@@ -105,8 +107,9 @@ class _Routes:
             for start in range(0, len(data), _CHUNK_BYTES):
                 yield data[start : start + _CHUNK_BYTES]
 
+        media_type = "image/png" if name.endswith(".png") else "image/jpeg"
         return StreamingResponse(
-            chunks(), media_type="image/jpeg", headers={"content-length": str(len(data))}
+            chunks(), media_type=media_type, headers={"content-length": str(len(data))}
         )
 
 
@@ -149,6 +152,8 @@ def build_app(engine: EmulatorEngine) -> Any:
     """The ASGI app (routes wrapped in the fault/statistics middleware) for ``engine``."""
     routes = _Routes(engine)
     edit = EditRoutes(engine)
+    superid = SuperidRoutes(engine)
+    identities = IdentityRoutes(engine)
     app = Starlette(
         routes=[
             Route("/api/tokens", routes.login, methods=["POST"]),
@@ -161,6 +166,30 @@ def build_app(engine: EmulatorEngine) -> Any:
             Route("/api/edit/background", edit.background, methods=["POST"]),
             Route("/api/notification_by_name_json", routes.notifications, methods=["POST"]),
             Route("/api/notification/delete_json", routes.delete_notification, methods=["DELETE"]),
+            Route("/api/superid/upload", superid.upload, methods=["POST"]),
+            Route("/api/superid_info", superid.info, methods=["GET"]),
+            Route("/api/superid/v2", superid.upscale, methods=["POST"]),
+            Route("/api/superid_fast", superid.upscale_fast, methods=["POST"]),
+            Route(
+                "/api/consistent_identities/upload_face", identities.upload_face, methods=["POST"]
+            ),
+            Route(
+                "/api/consistent_identities/upload_target",
+                identities.upload_target,
+                methods=["POST"],
+            ),
+            Route("/api/consistent_identities/generate", identities.generate, methods=["POST"]),
+            # The product's own notification endpoints read and delete the same notifications.
+            Route(
+                "/api/consistent_identities/notification/read",
+                routes.notifications,
+                methods=["POST"],
+            ),
+            Route(
+                "/api/consistent_identities/notification/delete",
+                routes.delete_notification,
+                methods=["DELETE"],
+            ),
             Route("/files/{name}", routes.file, methods=["GET"]),
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

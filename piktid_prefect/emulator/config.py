@@ -113,6 +113,22 @@ class EmulatorConfig(BaseModel):
         description="Extra time of the first generation of an (image, person): the masks. "
         "Concurrent first calls each pay it (hence the documented 15 s stagger).",
     )
+    upscale_seconds: float = Field(
+        default=20.0, ge=0.0, description="Time of one SuperID upscale (/superid/v2)."
+    )
+    upscale_fast_seconds: float = Field(
+        default=5.0, ge=0.0, description="Time of one fast upscale (/superid_fast)."
+    )
+    identity_swap_seconds: float = Field(
+        default=10.0, ge=0.0, description="Time of one identity swap (consistent identities)."
+    )
+    upscale_credits_x2: float = Field(
+        default=0.25, ge=0.0, description="Credits of an x2 upscale (fractional, as SuperID's)."
+    )
+    upscale_credits_x4: float = Field(default=1.0, ge=0.0, description="Credits of an x4 upscale.")
+    identity_swap_credits: float = Field(
+        default=1.0, ge=0.0, description="Credits of one identity swap."
+    )
     download_seconds: float = Field(
         default=0.2, ge=0.0, description="Latency of a result download."
     )

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from piktid_prefect.emulator.bodies import (
-    read_fields,
-    unknown_options,
-    wire_int,
-    wire_object,
-    wire_options,
-)
-from piktid_prefect.emulator.detect import ImageRejected, decode_image, detect_faces
+from piktid_prefect.emulator.bodies import read_fields, wire_int, wire_object
 from piktid_prefect.emulator.engine import EmulatorEngine
-from piktid_prefect.emulator.faults import api_path
+from piktid_prefect.emulator.intake import decoded_upload, faces_in
 from piktid_prefect.emulator.problems import ApiError
+from piktid_prefect.emulator.starts import request_options, start_generation
 from piktid_prefect.emulator.state import ImageRecord
 from piktid_prefect.wire.errors import InvalidKeyword
 from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
 from piktid_prefect.wire.models import BackgroundOptions, PersonOptions, UploadOptions
 
 __all__ = ["EditRoutes"]
-
-_URL_FETCH_TIMEOUT_SECONDS = 10.0
 
 
 class EditRoutes:
@@ -50,15 +37,14 @@ class EditRoutes:
         email = self._email(request)
         fields = await read_fields(request)
         options = self._options(request, email, fields, UploadOptions)
-        data = await self._image_bytes(fields, "file", allow_url=True)
         config = self.engine.config
         clock = self.engine.clock
         # Decoding and detection are part of the upload's modelled latency, not extra.
         began = clock.now()
-        pixels = await run_in_threadpool(_decode, data, config.max_image_pixels)
+        data, pixels = await decoded_upload(fields, config, ("file",), allow_url=True)
         faces = []
         if options.get("flag_detection", True) is not False:
-            faces = await run_in_threadpool(detect_faces, pixels)
+            faces = await faces_in(self.engine.store, data, pixels)
         if len(faces) > config.max_persons:
             raise ApiError(
                 400,
@@ -86,8 +72,7 @@ class EditRoutes:
         """``POST /edit/reference``: multipart ``reference`` -> ``{reference_name}``."""
         email = self._email(request)
         fields = await read_fields(request)
-        data = await self._image_bytes(fields, "reference", allow_url=False)
-        await run_in_threadpool(_decode, data, self.engine.config.max_image_pixels)
+        await decoded_upload(fields, self.engine.config, ("reference",), allow_url=False)
         return JSONResponse({"reference_name": self.engine.store.add_reference(email)})
 
     async def generate(self, request: Request) -> JSONResponse:
@@ -128,12 +113,7 @@ class EditRoutes:
     def _options(
         self, request: Request, email: str, fields: dict[str, Any], model: type[BaseModel]
     ) -> dict[str, Any]:
-        """The request's ``options``, its unknown names counted in the statistics."""
-        options = wire_options(fields.get("options"), model)
-        unknown = unknown_options(options, model)
-        if unknown:
-            self.engine.recorder.unknown_options(email, api_path(request.url.path), unknown)
-        return options
+        return request_options(self.engine, request, email, fields.get("options"), model)
 
     def _start(
         self,
@@ -146,30 +126,19 @@ class EditRoutes:
         prompt: str,
         options: dict[str, Any],
     ) -> JSONResponse:
-        engine = self.engine
-        engine.accounts.charge(email)
-        engine.recorder.charged(email)
-        path = api_path(request.url.path)
-        faults = frozenset(
-            kind_
-            for kind_ in ("lose_notification", "duplicate_notification", "error_notification")
-            if engine.faults.fires(kind_, path, email)
-        )
-        generation = engine.store.schedule(
-            owner=email,
+        generation = start_generation(
+            self.engine,
+            request,
+            email,
             kind=kind,
             image=image,
+            credits=1,
             person_id=person_id,
             keyword=keyword,
             keyword_json=None if keyword is None else json.dumps(keyword),
             prompt=prompt,
-            seed=options.get("seed"),
             options=options,
-            files_url=str(request.base_url).rstrip("/"),
-            faults=faults,
         )
-        engine.prerender(generation)
-        engine.wake()
         answer: dict[str, Any] = {"status": "started", "id_image": image.id}
         if person_id is not None:
             answer["id_person"] = person_id
@@ -180,27 +149,6 @@ class EditRoutes:
         name = options.get("reference_name")
         if name is not None and not self.engine.store.has_reference(email, name):
             raise ApiError(400, f"Unknown reference_name {name!r}: upload it to /edit/reference")
-
-    async def _image_bytes(self, fields: dict[str, Any], part: str, *, allow_url: bool) -> bytes:
-        upload = fields.get(part)
-        limit = self.engine.config.max_upload_bytes
-        if isinstance(upload, UploadFile):
-            data = await upload.read(limit + 1)
-        elif allow_url and isinstance(fields.get("url"), str):
-            data = await _fetch_loopback(fields["url"], limit)
-        else:
-            source = f"a multipart part {part!r}" + (" or a form field 'url'" if allow_url else "")
-            raise ApiError(400, f"Send the image as {source}")
-        if len(data) > limit:
-            raise ApiError(413, f"The image is larger than {limit} bytes")
-        return data
-
-
-def _decode(data: bytes, max_pixels: int) -> Any:
-    try:
-        return decode_image(data, max_pixels=max_pixels)
-    except ImageRejected as exc:
-        raise ApiError(400, str(exc)) from None
 
 
 def _keyword(value: Any, validate: Any) -> dict[str, str] | None:
@@ -231,42 +179,3 @@ def _check_person(image: ImageRecord, person_id: int) -> None:
         )
     if not image.persons[person_id]["approve"]:
         raise ApiError(400, f"Person {person_id} is too blurry to be replaced (approve=false)")
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-# Said with every refused URL: the emulator is offline on purpose, and this is the way round.
-URL_UPLOAD_HINT = (
-    "The emulator works offline: it fetches only loopback http(s) URLs (localhost, "
-    "127.0.0.0/8, ::1). To test an upload by URL, serve the file on loopback, e.g. "
-    "`python -m http.server 8000 --bind 127.0.0.1` in its folder, then send "
-    "url=http://127.0.0.1:8000/<file name>"
-)
-
-
-async def _fetch_loopback(url: str, limit: int) -> bytes:
-    # The emulator has no business on the internet: only loopback URLs are fetched.
-    if urlsplit(url).scheme not in ("http", "https") or not _is_loopback(url):
-        raise ApiError(400, f"Cannot fetch {url!r}. {URL_UPLOAD_HINT}")
-    try:
-        async with httpx.AsyncClient(timeout=_URL_FETCH_TIMEOUT_SECONDS) as client:
-            response = await client.get(url)
-    except httpx.HTTPError as exc:
-        raise ApiError(
-            400,
-            f"Could not fetch {url!r} ({type(exc).__name__}): is a server listening there? "
-            f"{URL_UPLOAD_HINT}",
-        ) from None
-    if response.status_code != 200:
-        raise ApiError(
-            400, f"Could not fetch {url!r}: HTTP {response.status_code} from the loopback server"
-        )
-    return response.content[: limit + 1]

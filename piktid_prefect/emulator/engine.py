@@ -17,16 +17,26 @@ from typing import Any
 from piktid_prefect.emulator.accounts import AccountBook
 from piktid_prefect.emulator.clock import VirtualClock
 from piktid_prefect.emulator.config import EmulatorConfig, FaultConfig
+from piktid_prefect.emulator.detect import FaceBox
 from piktid_prefect.emulator.faults import FaultInjector
+from piktid_prefect.emulator.identity_book import IdentityBook
 from piktid_prefect.emulator.render import render_background, render_person, subject_mask
+from piktid_prefect.emulator.render_chain import render_identity_swap, render_upscale
 from piktid_prefect.emulator.state import Generation, Store
 from piktid_prefect.emulator.stats import StatsRecorder
 from piktid_prefect.wire.models import NOTIFICATION_ERROR, NOTIFICATION_FOR_KIND
+from piktid_prefect.wire.models_chain import NOTIFICATION_IDENTITY_SWAP, NOTIFICATION_UPSCALE
 
 __all__ = ["EmulatorEngine"]
 
 # Even with nothing due, look again now and then: cheap, and robust to clock edits.
 _MAX_IDLE_WAIT_SECONDS = 0.25
+# The notification that ends each kind of job.
+_TASKS = {
+    **NOTIFICATION_FOR_KIND,
+    "upscale": NOTIFICATION_UPSCALE,
+    "identity_swap": NOTIFICATION_IDENTITY_SWAP,
+}
 _PURGE_EVERY_SECONDS = 1.0
 
 
@@ -43,6 +53,7 @@ class EmulatorEngine:
         self.recorder = StatsRecorder()
         self.accounts = AccountBook(self.clock, config)
         self.store = Store(self.clock, config, self.recorder)
+        self.identities = IdentityBook(config.seed)
         self.faults = FaultInjector(config, self.recorder)
         self.accounts.create(config.demo_email, config.demo_password, config.demo_credits)
         self._wake = threading.Event()
@@ -123,7 +134,7 @@ class EmulatorEngine:
 
     def _finish(self, generation: Generation) -> None:
         base = _identity(generation)
-        task = NOTIFICATION_FOR_KIND[generation.kind]
+        task = _TASKS[generation.kind]
         try:
             if "error_notification" in generation.faults:
                 raise RuntimeError("Generation failed (injected fault)")
@@ -138,7 +149,10 @@ class EmulatorEngine:
             )
             self.recorder.finish(generation.id, self.clock.now(), "error")
             return
-        name = self.store.add_file(data)
+        png = generation.payload.get("output_format") == "PNG"
+        name = self.store.add_file(
+            data, ".png" if png else ".jpg", faces=_faces_in_result(generation)
+        )
         created = self.clock.wall_clock()
         link = {"l": f"{generation.files_url}/files/{name}", "n": name, "t": f"{created:.0f}"}
         if "lose_notification" in generation.faults:
@@ -148,7 +162,7 @@ class EmulatorEngine:
         self.store.notify(
             generation.owner,
             task,
-            {**base, "links": [link]},
+            {**base, **_result(generation, link)},
             copies=copies,
             generation_id=generation.id,
         )
@@ -156,6 +170,21 @@ class EmulatorEngine:
 
     def _render(self, generation: Generation) -> bytes:
         image = generation.image
+        payload = generation.payload
+        if generation.kind == "upscale":
+            return render_upscale(image.pixels, payload["scale_factor"], payload["output_format"])
+        if generation.kind == "identity_swap":
+            assert generation.person_id is not None
+            identity = payload["identity"]
+            return render_identity_swap(
+                image.pixels,
+                image.faces[generation.person_id],
+                identity.pixels,
+                identity.face,
+                generation.seed,
+                strength=float(generation.options.get("prompt_strength", 0.9)),
+                transfer_hair=bool(generation.options.get("transfer_hair", False)),
+            )
         if generation.kind == "person":
             assert generation.person_id is not None
             face = image.faces[generation.person_id]
@@ -181,8 +210,31 @@ class EmulatorEngine:
         )
 
 
+def _faces_in_result(generation: Generation) -> list[FaceBox]:
+    """Where the result's faces are: where the input's were, scaled by an upscale."""
+    scale = int(generation.payload.get("scale_factor", 1))
+    return [
+        FaceBox(f.x * scale, f.y * scale, f.w * scale, f.h * scale, f.sharpness)
+        for f in generation.image.faces
+    ]
+
+
+def _result(generation: Generation, link: dict[str, str]) -> dict[str, Any]:
+    """Where each product's notification puts the result (see ``docs/chain-api.md``)."""
+    if generation.kind == "upscale":
+        return {"link": link}  # one object, not a list
+    if generation.kind == "identity_swap":
+        return {"link_hd": link["l"]}  # a URL
+    return {"links": [link]}
+
+
 def _identity(generation: Generation) -> dict[str, Any]:
     """The fields that tie a notification to its request."""
+    if generation.kind == "upscale":
+        return {"id_image": generation.image.id, "id_project": generation.image.project_id}
+    if generation.kind == "identity_swap":
+        name = generation.payload["identity"].name
+        return {"id_image": generation.image.id, "f": generation.person_id, "identity_name": name}
     data: dict[str, Any] = {"address": generation.image.id}
     if generation.kind == "person":
         data["id_person"] = generation.person_id

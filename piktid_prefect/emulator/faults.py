@@ -28,7 +28,15 @@ _STATUS_KINDS: tuple[FaultKind, ...] = (
     "http_503",
     "drop_connection",
 )
-START_PATHS = frozenset({"/edit/generate", "/edit/background"})
+START_PATHS = frozenset(
+    {
+        "/edit/generate",
+        "/edit/background",
+        "/superid/v2",
+        "/superid_fast",
+        "/consistent_identities/generate",
+    }
+)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]

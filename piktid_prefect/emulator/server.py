@@ -141,12 +141,12 @@ class EmulatorServer:
         self.stop()
 
     def create_account(
-        self, credits: int = 10_000, *, email: str | None = None, password: str | None = None
+        self, credits: float = 10_000, *, email: str | None = None, password: str | None = None
     ) -> EmulatorAccount:
         """Create an isolated account and log it in.
 
         Args:
-            credits: Starting balance.
+            credits: Starting balance (fractions allowed, as SuperID charges them).
             email: Defaults to a fresh random address.
             password: Defaults to a random password.
         """

@@ -6,6 +6,7 @@ clock and are enforced lazily, on access.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 import threading
@@ -39,6 +40,8 @@ class ImageRecord:
     subject_mask: np.ndarray | None = None
     # Several backgrounds of one image render at once: the mask is made once.
     mask_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # SuperID uploads belong to a project; the other uploads to none.
+    project_id: str | None = None
 
 
 @dataclass
@@ -60,6 +63,8 @@ class Generation:
     warmup_paid: bool
     files_url: str
     faults: frozenset[str] = frozenset()
+    # What a product needs besides the image (scale factor, identity, ...).
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The result, drawn while the generation runs (see EmulatorEngine.prerender).
     rendered: Future[bytes] | None = field(default=None, compare=False, repr=False)
 
@@ -103,13 +108,23 @@ class Store:
         self._notifications: dict[int, _Notification] = {}
         self._last_poll: dict[str, float] = {}
         self._files: dict[str, tuple[bytes, float]] = {}
+        # Where the emulator drew faces in its own results, by the file's SHA-256 (see
+        # faces_of_result): its drawn faces are no photos a cascade can find again.
+        self._result_faces: dict[str, tuple[str, list[FaceBox]]] = {}
 
     # --- images and references ---------------------------------------------------------
 
     def add_image(
-        self, owner: str, pixels: np.ndarray, faces: list[FaceBox], persons: list[dict[str, Any]]
+        self,
+        owner: str,
+        pixels: np.ndarray,
+        faces: list[FaceBox],
+        persons: list[dict[str, Any]],
+        *,
+        with_project: bool = False,
     ) -> ImageRecord:
-        """Store an upload; it expires ``image_ttl_seconds`` later."""
+        """Store an upload (in a new SuperID project if asked); it expires
+        ``image_ttl_seconds`` later."""
         with self._lock:
             image_id = f"{self._rng.getrandbits(96):024x}"
             record = ImageRecord(
@@ -119,6 +134,7 @@ class Store:
                 faces=faces,
                 persons=persons,
                 expires_at=self._clock.now() + self._config.image_ttl_seconds,
+                project_id=f"{self._rng.getrandbits(48):012x}" if with_project else None,
             )
             self._images[image_id] = record
             return record
@@ -167,6 +183,8 @@ class Store:
         options: dict[str, Any],
         files_url: str,
         faults: frozenset[str],
+        duration_seconds: float | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> Generation:
         """Queue a charged generation; it is due after the generation latency.
 
@@ -178,13 +196,16 @@ class Store:
         with self._lock:
             now = self._clock.now()
             warmup = False
-            if person_id is not None:
+            # Only person generations build masks (an identity swap's person_id is a face).
+            if kind == "person" and person_id is not None:
                 ready = image.warm_ready.get(person_id)
                 if ready is None or ready > now:
                     warmup = True
                     finish = now + self._config.mask_warmup_seconds
                     image.warm_ready[person_id] = finish if ready is None else min(ready, finish)
             duration = self._config.generation_seconds
+            if duration_seconds is not None:
+                duration = duration_seconds
             if warmup:
                 duration += self._config.mask_warmup_seconds
             generation = Generation(
@@ -203,6 +224,7 @@ class Store:
                 warmup_paid=warmup,
                 files_url=files_url,
                 faults=faults,
+                payload=payload or {},
             )
             self._next_generation += 1
             heapq.heappush(self._queue, generation)
@@ -237,12 +259,26 @@ class Store:
 
     # --- result files -----------------------------------------------------------------
 
-    def add_file(self, data: bytes) -> str:
-        """Store a result and return its file name."""
+    def add_file(
+        self, data: bytes, suffix: str = ".jpg", faces: list[FaceBox] | None = None
+    ) -> str:
+        """Store a result (and the faces in it) and return its file name."""
         with self._lock:
-            name = f"{self._rng.getrandbits(96):024x}.jpg"
+            name = f"{self._rng.getrandbits(96):024x}{suffix}"
             self._files[name] = (data, self._clock.now() + self._config.result_ttl_seconds)
+            if faces:
+                self._result_faces[hashlib.sha256(data).hexdigest()] = (name, faces)
             return name
+
+    def faces_of_result(self, data: bytes) -> list[FaceBox] | None:
+        """The faces of one of the emulator's own results uploaded again as is, else None.
+
+        A real result has a real face that detection finds again; the emulator's drawn one
+        would be missed, and a chained upload (an edit's result to a swap) would find none.
+        """
+        with self._lock:
+            entry = self._result_faces.get(hashlib.sha256(data).hexdigest())
+            return None if entry is None or entry[0] not in self._files else list(entry[1])
 
     def file(self, name: str) -> bytes | None:
         """A result file's bytes, if it exists."""
@@ -305,7 +341,7 @@ class Store:
                 for n in self._notifications.values()
                 if n.owner == owner
                 and n.name in names
-                and (image_id is None or str(n.data.get("address")) == str(image_id))
+                and (image_id is None or _image_of(n.data) == str(image_id))
             ]
             now = self._clock.now()
         self._recorder.seen([n.generation_id for n in notes if n.generation_id is not None], now)
@@ -337,5 +373,12 @@ class Store:
                 del self._images[image_id]
             for name in [n for n, (_, until) in self._files.items() if until <= now]:
                 del self._files[name]
+            for digest in [d for d, (n, _) in self._result_faces.items() if n not in self._files]:
+                del self._result_faces[digest]
         for note in expired:
             self._recorder.notification(note.owner, "expired")
+
+
+def _image_of(data: dict[str, Any]) -> str:
+    # Edit notifications name the image ``address``; superid and download ``id_image``.
+    return str(data.get("address", data.get("id_image")))

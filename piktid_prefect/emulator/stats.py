@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -13,7 +13,10 @@ __all__ = ["EmulatorStats", "GenerationKey", "GenerationRecord", "StatsRecorder"
 class GenerationKey(NamedTuple):
     """The identity of a generation: starting the same one twice pays twice.
 
-    ``seed`` is the seed as sent (None when the server picked one).
+    ``seed`` is the seed as sent (None when the server picked one). ``kind`` is person,
+    background, upscale or identity_swap; for the last two ``keyword`` holds what else
+    tells two starts apart, as JSON (scale factor and fast mode; the identity's name), and
+    an identity swap's ``person_id`` is the face replaced.
     """
 
     kind: str
@@ -47,8 +50,10 @@ class GenerationRecord:
 class EmulatorStats:
     """A snapshot of the emulator's counters (all accounts, or one)."""
 
-    credits_charged: int = 0
-    credits_charged_by_account: dict[str, int] = field(default_factory=dict)
+    credits_charged: float = 0
+    credits_charged_by_account: dict[str, float] = field(default_factory=dict)
+    # By start endpoint: {"/edit/generate": 2, "/superid/v2": 0.25, ...}.
+    credits_charged_by_endpoint: dict[str, float] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     requests_by_account: dict[str, dict[str, int]] = field(default_factory=dict)
     generations_started: dict[GenerationKey, int] = field(default_factory=dict)
@@ -68,7 +73,7 @@ class StatsRecorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._charged: Counter[str] = Counter()
+        self._charged: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._requests: Counter[tuple[str | None, str]] = Counter()
         self._generations: dict[int, GenerationRecord] = {}
         self._notifications: Counter[tuple[str, str]] = Counter()
@@ -81,10 +86,10 @@ class StatsRecorder:
         with self._lock:
             self._requests[(email, endpoint)] += 1
 
-    def charged(self, email: str, amount: int = 1) -> None:
-        """Count credits taken from ``email``."""
+    def charged(self, email: str, amount: float = 1, endpoint: str = "") -> None:
+        """Count credits taken from ``email`` by a start at ``endpoint``."""
         with self._lock:
-            self._charged[email] += amount
+            self._charged[(email, endpoint)] += amount
 
     def generation(self, record: GenerationRecord) -> None:
         """Record a started generation, or update it when it ends."""
@@ -150,7 +155,12 @@ class StatsRecorder:
             for (owner, kind), count in self._faults.items():
                 if mine(owner):
                     faults[kind] += count
-            charged = {k: v for k, v in self._charged.items() if mine(k)}
+            charged: defaultdict[str, float] = defaultdict(float)
+            charged_at: defaultdict[str, float] = defaultdict(float)
+            for (owner, endpoint), amount in self._charged.items():
+                if mine(owner):
+                    charged[owner] += amount
+                    charged_at[endpoint] += amount
             unknown: dict[str, Counter[str]] = {}
             for (owner, endpoint, name), count in self._unknown_options.items():
                 if mine(owner):
@@ -160,8 +170,9 @@ class StatsRecorder:
                 return sum(c for (o, e), c in self._notifications.items() if e == event and mine(o))
 
             return EmulatorStats(
-                credits_charged=sum(charged.values()),
-                credits_charged_by_account=charged,
+                credits_charged=_whole(sum(charged.values())),
+                credits_charged_by_account={k: _whole(v) for k, v in charged.items()},
+                credits_charged_by_endpoint={k: _whole(v) for k, v in charged_at.items()},
                 requests=dict(requests),
                 requests_by_account={k: dict(v) for k, v in by_account.items()},
                 generations_started=dict(started),
@@ -174,3 +185,10 @@ class StatsRecorder:
                 faults=dict(faults),
                 unknown_options={k: dict(v) for k, v in unknown.items()},
             )
+
+
+def _whole(value: float) -> float:
+    """A sum of charges as an int when whole (as it always was), else rounded as the
+    account's balance is (no 0.30000000000000004)."""
+    rounded = round(float(value), 6)
+    return int(rounded) if rounded.is_integer() else rounded

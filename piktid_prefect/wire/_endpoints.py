@@ -11,13 +11,13 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from piktid_prefect.wire import _status as status
-from piktid_prefect.wire._spec import RequestSpec
+from piktid_prefect.wire._spec import Parser, RequestSpec
 from piktid_prefect.wire.errors import InvalidInput, InvalidKeyword, InvalidPerson
 from piktid_prefect.wire.images import ImagePayload, check_link_url
 from piktid_prefect.wire.keywords import validate_background_keyword, validate_person_keyword
@@ -32,6 +32,9 @@ from piktid_prefect.wire.models import (
     UploadOptions,
     UploadResult,
 )
+from piktid_prefect.wire.models_chain import StartedJob
+
+J = TypeVar("J", bound=StartedJob)
 
 logger = logging.getLogger("piktid_prefect.client")
 
@@ -46,6 +49,24 @@ def _parse_upload(
         raise status.malformed(response, spec, "the upload answer has no id_image") from None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def model_parser(model: type[M], what: str) -> Parser[M]:
+    """A parser of a JSON object answer into ``model``; ``what`` names it when malformed."""
+
+    def parse(response: httpx.Response, spec: RequestSpec[Any], secrets: Sequence[str]) -> M:
+        status.check(response, spec, secrets)
+        try:
+            return model.model_validate(status.json_object(response, spec))
+        except ValidationError as exc:
+            raise status.malformed(
+                response, spec, f"unexpected {what}: {exc.error_count()} invalid field(s)"
+            ) from None
+
+    return parse
+
+
 def _parse_reference(
     response: httpx.Response, spec: RequestSpec[Any], secrets: Sequence[str]
 ) -> str:
@@ -58,7 +79,7 @@ def _parse_reference(
 
 def _parse_start(
     response: httpx.Response, spec: RequestSpec[Any], secrets: Sequence[str]
-) -> GenerationJob:
+) -> StartedJob:
     assert spec.job is not None
     if response.status_code in status.START_UNCONFIRMED_STATUSES:
         # A gateway or crash error: the generation may have been queued before it failed.
@@ -188,7 +209,7 @@ def generate_person(
     if text:
         body["prompt"] = text
     job = _job("person", image_id, person_id, canonical or {}, text, person_options.seed)
-    return _start_spec("/edit/generate", body, job)
+    return start_spec("/edit/generate", body, job)
 
 
 def _prompt_text(prompt: str | None) -> str:
@@ -220,7 +241,7 @@ def edit_background(
     if canonical is not None:
         body["keyword"] = json.dumps(canonical)
     job = _job("background", image_id, None, canonical or {}, prompt, background_options.seed)
-    return _start_spec("/edit/background", body, job)
+    return start_spec("/edit/background", body, job)
 
 
 def _job(
@@ -243,15 +264,24 @@ def _job(
     )
 
 
-def _start_spec(path: str, body: dict[str, Any], job: GenerationJob) -> RequestSpec[GenerationJob]:
-    # Not safe to repeat: a second start is a second paid generation.
+def start_spec(path: str, body: dict[str, Any], job: J) -> RequestSpec[J]:
+    """The spec of a paid start: never repeated once it may have arrived (a second start
+    is a second payment); a lost answer raises GenerationStartUnconfirmed with ``job``."""
+    parse = cast("Parser[J]", _parse_start)  # returns spec.job, which is ``job``
     return RequestSpec(
-        "POST", path, _parse_start, safe_to_repeat=False, json=body, image_id=job.image_id, job=job
+        "POST", path, parse, safe_to_repeat=False, json=body, image_id=job.image_id, job=job
     )
 
 
-def notifications(names: Sequence[str], image_id: str | None) -> RequestSpec[list[Notification]]:
-    """``POST /notification_by_name_json`` with ``name_list`` as a comma-separated string."""
+NOTIFICATIONS_PATH = "/notification_by_name_json"
+DELETE_NOTIFICATION_PATH = "/notification/delete_json"
+
+
+def notifications(
+    names: Sequence[str], image_id: str | None, *, path: str = NOTIFICATIONS_PATH
+) -> RequestSpec[list[Notification]]:
+    """``POST /notification_by_name_json`` (or a product's own read ``path``) with
+    ``name_list`` as a comma-separated string."""
     if isinstance(names, str):
         names = [names]
     if not names or any(not isinstance(n, str) or not n.strip() or "," in n for n in names):
@@ -259,18 +289,16 @@ def notifications(names: Sequence[str], image_id: str | None) -> RequestSpec[lis
     body: dict[str, Any] = {"name_list": ",".join(name.strip() for name in names)}
     if image_id is not None:
         body["id_image"] = _check_image_id(image_id)
-    return RequestSpec(
-        "POST", "/notification_by_name_json", _parse_notifications, json=body, image_id=image_id
-    )
+    return RequestSpec("POST", path, _parse_notifications, json=body, image_id=image_id)
 
 
-def delete_notification(notification_id: int) -> RequestSpec[None]:
-    """``DELETE /notification/delete_json`` with ``{"id": ...}``."""
+def delete_notification(
+    notification_id: int, *, path: str = DELETE_NOTIFICATION_PATH
+) -> RequestSpec[None]:
+    """``DELETE /notification/delete_json`` (or a product's own ``path``) with ``{"id": ...}``."""
     if isinstance(notification_id, bool) or not isinstance(notification_id, int):
         raise InvalidInput(f"notification_id must be an int, got {notification_id!r}")
-    return RequestSpec(
-        "DELETE", "/notification/delete_json", _parse_deleted, json={"id": notification_id}
-    )
+    return RequestSpec("DELETE", path, _parse_deleted, json={"id": notification_id})
 
 
 def me() -> RequestSpec[Account]:

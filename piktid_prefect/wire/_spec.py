@@ -14,7 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from piktid_prefect.wire._retry import SAFE_TO_REPEAT, STREAMED
-from piktid_prefect.wire.models import GenerationJob
+from piktid_prefect.wire.models_chain import StartedJob
 
 __all__ = ["Parser", "RequestSpec", "TimeoutKind", "Timeouts", "to_request"]
 
@@ -66,7 +66,7 @@ class RequestSpec(Generic[T]):
     data: Mapping[str, str] | None = None
     files: Mapping[str, tuple[str, bytes, str]] | None = field(default=None, repr=False)
     image_id: str | None = None
-    job: GenerationJob | None = None
+    job: StartedJob | None = None
 
     @property
     def endpoint(self) -> str:

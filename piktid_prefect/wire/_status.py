@@ -25,7 +25,7 @@ from piktid_prefect.wire.errors import (
     TransportError,
     redact,
 )
-from piktid_prefect.wire.models import GenerationJob
+from piktid_prefect.wire.models_chain import StartedJob
 
 __all__ = [
     "START_UNCONFIRMED_STATUSES",
@@ -124,7 +124,7 @@ def transport_error(spec: RequestSpec[Any], exc: httpx.TransportError) -> Transp
     return TransportError(detail)
 
 
-def unconfirmed(job: GenerationJob, detail: str) -> GenerationStartUnconfirmed:
+def unconfirmed(job: StartedJob, detail: str) -> GenerationStartUnconfirmed:
     job = job.model_copy(update={"confirmed": False})
     return GenerationStartUnconfirmed(
         f"The start of {job.label} was sent but its answer was lost ({detail}); wait for its "

@@ -5,8 +5,10 @@ I/O: request building and answer parsing live in :mod:`piktid_prefect.wire._endp
 validation in :mod:`piktid_prefect.wire.images`, authentication in :mod:`piktid_prefect.wire._auth`,
 retries in :mod:`piktid_prefect.wire._retry` (a transport wrapped around httpx's own).
 
-Starting a generation costs credits, so the two start calls (:meth:`~PiktidClient.
-generate_person`, :meth:`~PiktidClient.edit_background`) are never repeated blindly:
+Starting a generation costs credits, so the start calls (:meth:`~PiktidClient.
+generate_person`, :meth:`~PiktidClient.edit_background`, and those of the chained products
+in :mod:`piktid_prefect.wire._chain_client`: ``start_upscale``, ``start_identity_swap``)
+are never repeated blindly:
 
 - If nothing reached the server (connection refused, connect timeout) or the server said
   it did not process the request (429, 503), the start is retried like any safe call.
@@ -43,6 +45,13 @@ from pydantic import SecretStr
 from piktid_prefect import __version__
 from piktid_prefect.wire import _endpoints, _log_redaction
 from piktid_prefect.wire._auth import PiktidAuth
+from piktid_prefect.wire._chain_client import (
+    IDENTITY_NOTIFICATION_NAMES,
+    UPSCALE_NOTIFICATION_NAMES,
+    AsyncChainCalls,
+    ChainChecks,
+    SyncChainCalls,
+)
 from piktid_prefect.wire._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
 from piktid_prefect.wire._spec import RequestSpec, Timeouts, to_request
 from piktid_prefect.wire._status import transport_error
@@ -62,6 +71,8 @@ from piktid_prefect.wire.models import (
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_NOTIFICATION_NAMES",
+    "IDENTITY_NOTIFICATION_NAMES",
+    "UPSCALE_NOTIFICATION_NAMES",
     "AsyncPiktidClient",
     "ImageSource",
     "PiktidClient",
@@ -85,7 +96,7 @@ _log_redaction.install()
 _POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
 
 
-class _ClientCore:
+class _ClientCore(ChainChecks):
     """Configuration, validation and the request specs: everything without I/O."""
 
     def __init__(
@@ -99,6 +110,7 @@ class _ClientCore:
         timeouts: Timeouts | None,
         retry: RetryPolicy | None,
     ) -> None:
+        super().__init__()
         self._base_url = check_base_url(base_url)
         self._timeouts = timeouts or Timeouts()
         self._retry = retry or RetryPolicy()
@@ -247,7 +259,7 @@ class _Sink:
         return None if self._file is not None else bytes(self._buffer)
 
 
-class PiktidClient(_ClientCore):
+class PiktidClient(_ClientCore, SyncChainCalls):
     """Synchronous PiktID client.
 
     Args:
@@ -433,7 +445,7 @@ class PiktidClient(_ClientCore):
         self.close()
 
 
-class AsyncPiktidClient(_ClientCore):
+class AsyncPiktidClient(_ClientCore, AsyncChainCalls):
     """Asynchronous PiktID client: :class:`PiktidClient` with every call ``async``.
 
     Arguments, results and errors are those of :class:`PiktidClient`; ``transport`` is an

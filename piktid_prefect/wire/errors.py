@@ -186,7 +186,8 @@ class GenerationStartUnconfirmed(TransportError):
     :mod:`piktid_prefect.wire.client` for the protocol.
 
     Attributes:
-        job: The job as it was sent (``confirmed=False``); a ``GenerationJob``.
+        job: The job as it was sent (``confirmed=False``): a ``GenerationJob``, or an
+            ``UpscaleJob`` / ``IdentitySwapJob`` for the chained products' starts.
     """
 
     def __init__(self, message: str, *, job: object = None) -> None:

@@ -56,12 +56,16 @@ class ImagePayload:
         filename: The name sent in the multipart part.
         content_type: ``image/png``, ``image/jpeg`` or ``image/webp``.
         sha256: Hex digest of ``data`` (upper layers use it as the cache key).
+        width: Pixels across (0 when not decoded).
+        height: Pixels down (0 when not decoded).
     """
 
     data: bytes
     filename: str
     content_type: str
     sha256: str
+    width: int = 0
+    height: int = 0
 
     def __repr__(self) -> str:
         size = len(self.data)
@@ -123,13 +127,15 @@ def load_image(source: ImageSource, *, filename: str | None = None) -> ImagePayl
             f"{name or 'The image'} is {fmt if fmt != 'unknown' else 'not a known image'}"
             f" format; PiktID accepts PNG, JPEG and WEBP only"
         )
-    _decode_fully(data, fmt, name)
+    width, height = _decode_fully(data, fmt, name)
     final_name = filename or name or f"image{_EXTENSIONS[fmt]}"
     return ImagePayload(
         data=data,
         filename=final_name,
         content_type=CONTENT_TYPES[fmt],
         sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
     )
 
 
@@ -169,7 +175,7 @@ def _read(source: ImageSource) -> tuple[bytes, str | None]:
     raise InvalidInput(f"Cannot read an image from a {type(source).__name__}")
 
 
-def _decode_fully(data: bytes, fmt: str, name: str | None) -> None:
+def _decode_fully(data: bytes, fmt: str, name: str | None) -> tuple[int, int]:
     label = name or "The image"
     # Pillow warns (and later errors) on decompression bombs; we want our own error and no
     # warning, with our lower pixel limit. The header gives the size before any decoding.
@@ -177,6 +183,7 @@ def _decode_fully(data: bytes, fmt: str, name: str | None) -> None:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=[fmt]) as image:
+                size = image.width, image.height
                 pixels = image.width * image.height
                 if pixels <= MAX_IMAGE_PIXELS:
                     image.load()
@@ -189,6 +196,7 @@ def _decode_fully(data: bytes, fmt: str, name: str | None) -> None:
             f"{label} has more than {MAX_IMAGE_PIXELS} pixels (a decompression bomb or a "
             "very large scan); resize it first"
         )
+    return size
 
 
 def _is_loopback(host: str) -> bool:

@@ -231,6 +231,24 @@ class Notification(_WireModel):
             raw = [raw]
         return [ResultLink.model_validate(item) for item in raw]
 
+    @property
+    def result_link(self) -> ResultLink | None:
+        """The result to download, whatever the product's shape of it.
+
+        ``data.links[0]`` (edit), ``data.link`` as one object or URL (superid), or
+        ``data.link_hd`` as a URL (consistent identities' ``download``); None if absent.
+        """
+        links = self.links
+        if links:
+            return links[0]
+        for key in ("link", "link_hd"):
+            raw = self.data.get(key)
+            if isinstance(raw, str) and raw:
+                return ResultLink(l=raw)
+            if isinstance(raw, dict) and raw.get("l"):
+                return ResultLink.model_validate(raw)
+        return None
+
 
 def _same_keyword(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     # The wire accepts "location" and "Location" alike.
