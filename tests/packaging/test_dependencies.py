@@ -8,6 +8,7 @@ package nothing imports without a reason given here, or a private Prefect name, 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from importlib.metadata import packages_distributions
@@ -63,8 +64,13 @@ def third_party_imports(path: Path) -> set[str]:
     return {name for name in found if name not in sys.stdlib_module_names} - {"piktid_prefect"}
 
 
+@functools.cache
+def installed_distributions() -> dict[str, list[str]]:
+    return dict(packages_distributions())  # reads every installed package's metadata
+
+
 def distribution_of(import_name: str) -> str:
-    installed = packages_distributions().get(import_name)
+    installed = installed_distributions().get(import_name)
     if installed:
         return installed[0].lower()
     return KNOWN_IMPORT_NAMES.get(import_name, import_name).lower()
