@@ -80,8 +80,9 @@ def open_output_location(out_dir: str, storage: Any = None) -> OutputLocation:
 
     Args:
         out_dir: A local folder, or a path inside ``storage``.
-        storage: None (local), a filesystem block, or the name of a saved block
-            (``output_storage_block=...`` of the flows).
+        storage: None (local), a filesystem block, or a saved block as
+            ``"<block-type-slug>/<name>"`` (e.g. ``"s3-bucket/studio"``), as the flows'
+            ``output_storage_block``.
 
     Raises:
         InvalidConfiguration: The block cannot be loaded or cannot list its objects.
