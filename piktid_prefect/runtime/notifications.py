@@ -20,6 +20,25 @@ rate limit. Instead a :class:`NotificationHub` runs one polling thread per accou
 A poller that was paused (machine asleep, process stopped) past the 600 s lifetime loses
 those notifications; the affected jobs time out by name and polling carries on for the
 rest, so a re-run pays only for them.
+
+A notification names its output, not its start, and one whose delete failed stays listed
+for every process of the account. So that a start never takes one that belongs to an
+earlier start of the same output in another process (issue 22; several workers sharing
+an account make failed deletes routine), a job is never given a notification that
+*predates* it, by either of two proofs (:meth:`NotificationHub._predates`):
+
+- **listed before the start** (no clock but ours): a listing received before the job's
+  ``started_at`` already showed it. :meth:`NotificationHub.before_start` lists the
+  account's notifications just before a start when no listing is recent, so that even a
+  fresh process has seen what was there before its first start;
+- **created before the start, by the server's own clock**: how far the server's clock is
+  at least ahead of ours is measured from every listing (a notification listed at our
+  ``t`` was stamped at or before the server's ``t``), and a notification stamped more than
+  ``_SKEW_ALLOWANCE_SECONDS`` before the start, on that measure, predates it. Clocks that
+  disagree by minutes change nothing: the bound is measured, never assumed.
+
+Both can only miss a stale notification (then it is taken, as before), never refuse a
+job its own one, unless our clock steps back between a listing and a start.
 """
 
 from __future__ import annotations
@@ -71,6 +90,10 @@ class _Waiter:
 
 # How many delivered jobs are remembered for the lost-start evidence.
 _RETURNED_KEPT = 1_000
+# Timestamps of one account's notifications may come from several server machines, whose
+# clocks agree within this much; a notification that predates a start by less is not
+# ruled out by the server's clock (the listing proof may still rule it out).
+_SKEW_ALLOWANCE_SECONDS = 2.0
 
 
 class NotificationHub:
@@ -108,6 +131,13 @@ class NotificationHub:
         # (kind, started_at epoch, seconds to its result) of recently delivered jobs.
         self._returned: list[tuple[str, float, float]] = []
         self.extra_results = 0
+        # Cross-process safety (see the module docstring): when each notification was
+        # first listed (epoch), and (monotonic, lead) samples of how far the server's
+        # clock is at least ahead of ours, kept as long as _consumed_ids.
+        self._first_seen: dict[int, float] = {}
+        self._server_leads: list[tuple[float, float]] = []
+        # One listing at a time: the polling thread's or before_start()'s.
+        self._listing = threading.Lock()
 
     # --- public -----------------------------------------------------------------------
 
@@ -134,6 +164,28 @@ class NotificationHub:
     def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
         """Block until ``job``'s notification arrives (see :meth:`submit`)."""
         return self.submit(job, timeout_seconds=timeout_seconds).result()
+
+    def before_start(self) -> None:
+        """Call just before sending a start: list the account's notifications first,
+        unless a listing is recent, so that none already there is taken for the start.
+
+        A failed listing is not an error: the start goes ahead, guarded by the server's
+        clock only (see the module docstring).
+        """
+        with self._listing:
+            with self._lock:
+                last = self._last_poll
+                if last is not None and time.monotonic() - last < self.poll_interval_seconds:
+                    return  # the thread's last listing is recent enough (PiktID: >= 3 s)
+                self._last_poll = time.monotonic()
+            self.polls += 1
+            try:
+                client = self._client()
+                notifications = client.notifications(POLLED_NAMES)
+            except PiktidError as exc:
+                logger.debug("Listing before a start failed (%s); starting anyway", exc)
+                return
+            self._dispatch(client, notifications, listed_at=time.time())
 
     def cancel_all(self, exc: Exception) -> None:
         """Fail every waiting job with ``exc`` (the run was stopped)."""
@@ -220,15 +272,22 @@ class NotificationHub:
                 if not self._waiters:
                     self._thread = None
                     return
+                # A listing made by before_start() counts as a poll (rate limit).
+                next_poll = max(next_poll, self._last_poll + self.poll_interval_seconds)
                 delay = next_poll - time.monotonic()
                 if delay > 0:
                     earliest = min(w.deadline for w in self._waiters) - time.monotonic()
                     self._wake.wait(timeout=max(0.0, min(delay, earliest)))
                     continue
             try:
-                self.polls += 1
-                self._last_poll = time.monotonic()
-                notifications = client.notifications(POLLED_NAMES)
+                with self._listing:
+                    self.polls += 1
+                    self._last_poll = time.monotonic()
+                    notifications = client.notifications(POLLED_NAMES)
+                    listed_at = time.time()
+                    # Dispatched under the same lock: a listing before a start must not
+                    # be handed out before an older one.
+                    self._dispatch(client, notifications, listed_at=listed_at)
             except RateLimited as exc:
                 wait = exc.retry_after_seconds or self.poll_interval_seconds
                 next_poll = time.monotonic() + max(wait, self.poll_interval_seconds)
@@ -252,7 +311,6 @@ class NotificationHub:
             if state != "polling":
                 logger.info("Notification polling recovered")
                 state = "polling"
-            self._dispatch(client, notifications)
 
     def _expire_waiters(self) -> None:
         now = time.monotonic()
@@ -274,9 +332,12 @@ class NotificationHub:
         for waiter in waiters:
             waiter.future.set_exception(exc)
 
-    def _dispatch(self, client: PiktidClient, notifications: Iterable[Notification]) -> None:
+    def _dispatch(
+        self, client: PiktidClient, notifications: Iterable[Notification], *, listed_at: float
+    ) -> None:
         consumed: list[int] = []
         now = time.monotonic()
+        notifications = list(notifications)
         with self._lock:
             self._recent_links = {
                 url: t for url, t in self._recent_links.items() if now - t < _RECENT_SECONDS
@@ -284,6 +345,7 @@ class NotificationHub:
             self._consumed_ids = {
                 nid: t for nid, t in self._consumed_ids.items() if now - t < _RECENT_SECONDS
             }
+            self._note_listing(notifications, listed_at, now)
             # Oldest notification first: with several jobs of the same identity, the
             # first started gets the first result.
             for notification in sorted(notifications, key=lambda n: (n.timestamp, n.id)):
@@ -327,8 +389,40 @@ class NotificationHub:
             with self._lock:
                 self._deleting.discard(notification_id)
 
+    def _note_listing(
+        self, notifications: list[Notification], listed_at: float, now: float
+    ) -> None:
+        """Remember when each notification was first listed, and how far the server's
+        clock is at least ahead of ours (a listed notification was stamped no later than
+        the server's time when it answered, which came before ``listed_at``)."""
+        horizon = listed_at - _RECENT_SECONDS
+        self._first_seen = {nid: t for nid, t in self._first_seen.items() if t > horizon}
+        for notification in notifications:
+            self._first_seen.setdefault(notification.id, listed_at)
+        self._server_leads = [(t, s) for t, s in self._server_leads if now - t < _RECENT_SECONDS]
+        stamped = [n.timestamp for n in notifications if n.timestamp > 0]
+        if stamped:
+            self._server_leads.append((now, max(stamped) - listed_at))
+
+    def _predates(self, notification: Notification, job: GenerationJob) -> bool:
+        """Whether ``notification`` existed before ``job`` was started: it belongs to an
+        earlier start of the same output (maybe another process's, whose delete failed)."""
+        if self._first_seen.get(notification.id, float("inf")) < job.started_at:
+            return True
+        if not self._server_leads or notification.timestamp <= 0:
+            return False
+        server_lead = max(lead for _, lead in self._server_leads)
+        # Its own notification is stamped at or after the start reached the server, so at
+        # or after started_at + the true lead >= started_at + server_lead: never refused.
+        # A lead larger than measured only lets more stale ones through.
+        return notification.timestamp + _SKEW_ALLOWANCE_SECONDS < job.started_at + server_lead
+
     def _owner(self, notification: Notification) -> _Waiter | None:
-        candidates = [w for w in self._waiters if w.job.matches(notification)]
+        candidates = [
+            w
+            for w in self._waiters
+            if w.job.matches(notification) and not self._predates(notification, w.job)
+        ]
         return min(candidates, key=lambda w: w.job.started_at) if candidates else None
 
     def _is_duplicate(self, notification: Notification) -> bool:
