@@ -297,6 +297,8 @@ def test_a_listing_that_fails_before_a_start_does_not_stop_it(
     fake.fail_next.append(RateLimited("slow down", status_code=429, retry_after_seconds=1.0))
     hub.before_start()  # no exception: the start goes ahead
     assert fake.polls == 1
+    hub.before_start()  # nor is it tried again by every start within the interval
+    assert fake.polls == 1
 
 
 @pytest.mark.parametrize("server_ahead_seconds", [0.0, 3600.0, -3600.0])

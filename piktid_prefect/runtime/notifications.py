@@ -136,8 +136,12 @@ class NotificationHub:
         # clock is at least ahead of ours, kept as long as _consumed_ids.
         self._first_seen: dict[int, float] = {}
         self._server_leads: list[tuple[float, float]] = []
-        # One listing at a time: the polling thread's or before_start()'s.
+        # One listing at a time: the polling thread's or before_start()'s; when the last
+        # one was received, and when one was last sent (``_last_poll`` is also set by a
+        # first submit, which lists nothing).
         self._listing = threading.Lock()
+        self._last_listing: float | None = None
+        self._last_listing_try: float | None = None
 
     # --- public -----------------------------------------------------------------------
 
@@ -172,12 +176,17 @@ class NotificationHub:
         A failed listing is not an error: the start goes ahead, guarded by the server's
         clock only (see the module docstring).
         """
+        if self._listed_recently():
+            # The usual case while jobs wait: the polling thread lists every interval, and
+            # a start must not queue behind its listing in flight.
+            return
         with self._listing:
             with self._lock:
-                last = self._last_poll
-                if last is not None and time.monotonic() - last < self.poll_interval_seconds:
-                    return  # the thread's last listing is recent enough (PiktID: >= 3 s)
-                self._last_poll = time.monotonic()
+                # Listed while this start waited for the lock, or a listing failed (a 429)
+                # within the interval: not tried again sooner.
+                if self._listed_recently() or self._recent(self._last_listing_try):
+                    return
+                self._last_poll = self._last_listing_try = time.monotonic()
             self.polls += 1
             try:
                 client = self._client()
@@ -185,7 +194,16 @@ class NotificationHub:
             except PiktidError as exc:
                 logger.debug("Listing before a start failed (%s); starting anyway", exc)
                 return
+            self._last_listing = time.monotonic()
             self._dispatch(client, notifications, listed_at=time.time())
+
+    def _listed_recently(self) -> bool:
+        # PiktID asks for one listing per 3 s at most: a start within the interval of the
+        # last one relies on it (and on the server's clock for anything newer).
+        return self._recent(self._last_listing)
+
+    def _recent(self, instant: float | None) -> bool:
+        return instant is not None and time.monotonic() - instant < self.poll_interval_seconds
 
     def cancel_all(self, exc: Exception) -> None:
         """Fail every waiting job with ``exc`` (the run was stopped)."""
@@ -282,9 +300,9 @@ class NotificationHub:
             try:
                 with self._listing:
                     self.polls += 1
-                    self._last_poll = time.monotonic()
+                    self._last_poll = self._last_listing_try = time.monotonic()
                     notifications = client.notifications(POLLED_NAMES)
-                    listed_at = time.time()
+                    listed_at, self._last_listing = time.time(), time.monotonic()
                     # Dispatched under the same lock: a listing before a start must not
                     # be handed out before an older one.
                     self._dispatch(client, notifications, listed_at=listed_at)
