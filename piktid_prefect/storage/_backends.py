@@ -112,12 +112,27 @@ def _walk_files(base: Path) -> Iterator[Path]:
 
 
 class S3Backend:
-    """A prefix of an S3 bucket through a boto3 client (one LIST per 1,000 keys)."""
+    """A prefix of an S3 bucket through a boto3 client (one LIST per 1,000 keys).
 
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
-        self.client = client
+    Pickles without its client (boto3 clients do not pickle: Dask workers, Prefect
+    results); the client is made again from the block's credentials on first use.
+    """
+
+    def __init__(self, block: Any, bucket: str, prefix: str) -> None:
+        self.block = block
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        # prefect-aws caches one client per credentials (thread-safe, as boto3's are).
+        if self._client is None:
+            self._client = self.block.credentials.get_s3_client()
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
 
     def _key(self, name: str) -> str:
         return posixpath.join(self.prefix, name) if self.prefix else name
@@ -233,8 +248,7 @@ def backend_for(storage: Any, folder: str = "") -> Backend:
         return LocalBackend(Path(storage.basepath or ".", folder))
     if _is_s3_bucket_block(storage):
         prefix = posixpath.join(str(getattr(storage, "bucket_folder", "") or ""), folder)
-        client = storage.credentials.get_s3_client()
-        return S3Backend(client, str(storage.bucket_name), prefix.strip("/"))
+        return S3Backend(storage, str(storage.bucket_name), prefix.strip("/"))
     fs = getattr(storage, "filesystem", None)
     basepath = getattr(storage, "basepath", None)
     if fs is not None and hasattr(fs, "find") and basepath is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from piktid_prefect.runtime.results import Manifest
@@ -58,7 +58,8 @@ class SourceEntry:
     name: str
     size: int
     token: str
-    backend: Backend
+    # Where to read it from; not part of what the entry *is* (equality, repr).
+    backend: Backend = field(compare=False, repr=False)
 
     @property
     def key(self) -> str:

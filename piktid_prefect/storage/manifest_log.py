@@ -49,6 +49,10 @@ class ManifestView:
     seen: dict[str, str] = field(default_factory=dict)
     entries: set[str] = field(default_factory=set)
 
+    def copy(self) -> ManifestView:
+        """A copy that reading more entries into leaves this one as it is."""
+        return ManifestView(self.manifest, dict(self.seen), set(self.entries))
+
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -92,9 +96,15 @@ class ManifestLog:
 
     # --- reading ---------------------------------------------------------------------
 
-    def read(self) -> ManifestView:
-        """The compacted view plus every entry written since it (merged by output path)."""
-        view = self._compacted()
+    def read(self, since: ManifestView | None = None) -> ManifestView:
+        """The compacted view plus every entry written since it (merged by output path).
+
+        Args:
+            since: A view this run already read: only entries it lacks are fetched, and
+                ``manifest.json`` is not read again (it is the large part: ~800 bytes
+                per output).
+        """
+        view = self._compacted() if since is None else since.copy()
         names = [o.name for o in self.backend.list(ENTRIES_FOLDER)]
         fresh = sorted(n for n in names if n.endswith(".json") and n not in view.entries)
         if not fresh:
@@ -124,13 +134,17 @@ class ManifestLog:
 
     # --- the compacted view ------------------------------------------------------------
 
-    def compact(self, credits: CreditSummary | None = None) -> ManifestView:
+    def compact(
+        self, credits: CreditSummary | None = None, since: ManifestView | None = None
+    ) -> ManifestView:
         """Rebuild ``manifest.json`` from the view and the entries, write it whole.
 
         Args:
             credits: What the run that compacts spent (kept from the view if None).
+            since: The view the run read at its start (see :meth:`read`): entries are
+                never deleted, so whatever another worker wrote since is still fetched.
         """
-        view = self.read()
+        view = self.read(since)
         if credits is not None:
             view.manifest = view.manifest.model_copy(update={"credits": credits})
         body: dict[str, Any] = view.manifest.model_dump(mode="json")

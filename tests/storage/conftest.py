@@ -1,4 +1,8 @@
-"""An S3-compatible server on loopback for the storage tests, and a fresh bucket per test."""
+"""An S3-compatible server on loopback for the storage tests, and a fresh bucket per test.
+
+The S3 tests skip without the extras (``pip install -e ".[test]"`` brings them); the
+local-folder and table tests run regardless.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,12 @@ import pytest
 
 from tests.helpers.moto_s3 import MotoS3, moto_s3
 
-pytest.importorskip("prefect_aws", reason='needs the s3 extra: pip install ".[s3,test]"')
-pytest.importorskip("moto", reason="needs moto[server] (the test extra)")
-
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoS3]:
     """One ``moto_server`` for the session (~2 s to start); buckets keep tests apart."""
+    pytest.importorskip("moto", reason="needs moto[server] (the test extra)")
+    pytest.importorskip("boto3", reason="needs boto3 (with prefect-aws, the s3 extra)")
     with moto_s3() as server:
         yield server
 
@@ -29,4 +32,5 @@ def bucket(moto: MotoS3) -> str:
 @pytest.fixture
 def s3_bucket_block(moto: MotoS3, bucket: str) -> Any:
     """prefect-aws ``S3Bucket`` on the fresh bucket (endpoint in ``aws_client_parameters``)."""
+    pytest.importorskip("prefect_aws", reason='needs the s3 extra: pip install ".[s3]"')
     return moto.s3_bucket_block(bucket)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,14 @@ def test_an_unchanged_bucket_downloads_nothing(moto: MotoS3, bucket: str) -> Non
     assert [r.key for r in reads] == ["out/manifest.json"]  # no photo, no entry read
     assert sum(r.is_listing for r in requests) == 4  # inbox: 2 pages; manifest.d: 2 pages
     assert len(requests) == 5
+
+
+def test_entries_pickle_and_read_after_unpickling(
+    moto: MotoS3, bucket: str, s3_bucket_block: Any
+) -> None:
+    """Entries cross process boundaries (Dask workers, Prefect results): no boto3 client."""
+    fill_bucket(moto, bucket, "inbox")
+    (entry, _) = list_images(s3_bucket_block, "inbox")
+    read_entry(entry)  # the client exists now
+    copy = pickle.loads(pickle.dumps(entry))
+    assert copy == entry and read_entry(copy) == b"photo a"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.filesystems import RemoteFileSystem
 
 from piktid_prefect.runtime.results import Manifest, RejectedImage
 from piktid_prefect.storage import ManifestLog, OutputLocation, open_output_location
@@ -16,11 +17,17 @@ from tests.helpers.moto_s3 import MotoS3
 from tests.storage._records import record
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "s3fs"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> OutputLocation:
+    """The same folder three ways: local, prefect-aws S3Bucket, RemoteFileSystem on s3://."""
     if request.param == "local":
         return open_output_location(str(tmp_path / "out"))
-    block = request.getfixturevalue("s3_bucket_block")
+    if request.param == "s3":
+        return open_output_location("studio/out", request.getfixturevalue("s3_bucket_block"))
+    pytest.importorskip("s3fs")
+    moto: MotoS3 = request.getfixturevalue("moto")
+    bucket = request.getfixturevalue("bucket")
+    block = RemoteFileSystem(basepath=f"s3://{bucket}", settings=moto.s3fs_options())
     return open_output_location("studio/out", block)
 
 
@@ -137,8 +144,7 @@ def test_two_processes_writing_one_location_lose_no_entry(
     if where == "local":
         storage, out_dir = None, str(tmp_path / "out")
     else:
-        moto: MotoS3 = request.getfixturevalue("moto")
-        storage, out_dir = moto.s3_bucket_block(request.getfixturevalue("bucket")), "out"
+        storage, out_dir = request.getfixturevalue("s3_bucket_block"), "out"
     spawn = multiprocessing.get_context("spawn")
     processes = [
         spawn.Process(target=_process_writer, args=(storage, out_dir, w)) for w in range(WRITERS)
@@ -159,3 +165,35 @@ def test_a_saved_block_is_loaded_by_name(
     s3_bucket_block.save("piktid-storage-test-out", overwrite=True)
     location = open_output_location("out", "s3-bucket/piktid-storage-test-out")
     assert location.write_image("x.jpg", b"x") == f"s3://{bucket}/out/x.jpg"
+
+
+def test_a_manifest_written_before_the_entries_existed_is_read_and_kept(tmp_path: Path) -> None:
+    """A local out_dir from before issue 22: manifest.json only, written by Manifest.write."""
+    Manifest(
+        outputs=[record("old")],
+        rejected={"e" * 64: RejectedImage(image="bad", sha256="e" * 64, reason="no face")},
+    ).write(tmp_path / "out")
+    location = open_output_location(str(tmp_path / "out"))
+    location.manifest.record_output(record("new"))
+    view = location.manifest.compact()
+    assert [r.image for r in view.manifest.outputs] == ["new", "old"]
+    again = Manifest.model_validate_json(location.read("manifest.json") or b"")
+    assert [r.image for r in again.outputs] == ["new", "old"] and set(again.rejected) == {"e" * 64}
+
+
+def test_reading_since_a_view_fetches_only_newer_entries_not_the_manifest(
+    moto: MotoS3, bucket: str, s3_bucket_block: Any
+) -> None:
+    location = open_output_location("out", s3_bucket_block)
+    location.manifest.record_outputs([record("a"), record("b")])
+    start = location.manifest.compact()
+    other = open_output_location("out", moto.s3_bucket_block(bucket))  # another worker
+    other.manifest.record_output(record("c"))
+    moto.settle()
+    mark = moto.mark()
+    view = location.manifest.compact(since=start)
+    moto.settle()
+    reads = [r.key for r in moto.since(mark, bucket) if r.is_object_read]
+    assert reads == [f"out/{sorted(view.entries - start.entries)[0]}"]  # c's entry only
+    assert [r.image for r in view.manifest.outputs] == ["a", "b", "c"]
+    assert [r.image for r in start.manifest.outputs] == ["a", "b"]  # left as it was
