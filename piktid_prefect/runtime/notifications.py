@@ -22,23 +22,12 @@ those notifications; the affected jobs time out by name and polling carries on f
 rest, so a re-run pays only for them.
 
 A notification names its output, not its start, and one whose delete failed stays listed
-for every process of the account. So that a start never takes one that belongs to an
-earlier start of the same output in another process (issue 22; several workers sharing
-an account make failed deletes routine), a job is never given a notification that
-*predates* it, by either of two proofs (:meth:`NotificationHub._predates`):
-
-- **listed before the start** (no clock but ours): a listing received before the job's
-  ``started_at`` already showed it. :meth:`NotificationHub.before_start` lists the
-  account's notifications just before a start when no listing is recent, so that even a
-  fresh process has seen what was there before its first start;
-- **created before the start, by the server's own clock**: how far the server's clock is
-  at least ahead of ours is measured from every listing (a notification listed at our
-  ``t`` was stamped at or before the server's ``t``), and a notification stamped more than
-  ``_SKEW_ALLOWANCE_SECONDS`` before the start, on that measure, predates it. Clocks that
-  disagree by minutes change nothing: the bound is measured, never assumed.
-
-Both can only miss a stale notification (then it is taken, as before), never refuse a
-job its own one, unless our clock steps back between a listing and a start.
+for every process of the account. A job is never given one that *predates* it
+(:mod:`.predating`: listed before the start, or stamped before it by the server's clock
+as measured), so that a start never takes what an earlier start of the same output left
+behind, in this process or another (issue 22). :meth:`NotificationHub.before_start` lists
+the account's notifications just before a start when no listing is recent, so that even a
+fresh process has seen what was there before its first start.
 """
 
 from __future__ import annotations
@@ -51,6 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from piktid_prefect.runtime.predating import ListingMemory
 from piktid_prefect.wire.errors import (
     GenerationFailed,
     NotificationTimeout,
@@ -90,10 +80,6 @@ class _Waiter:
 
 # How many delivered jobs are remembered for the lost-start evidence.
 _RETURNED_KEPT = 1_000
-# Timestamps of one account's notifications may come from several server machines, whose
-# clocks agree within this much; a notification that predates a start by less is not
-# ruled out by the server's clock (the listing proof may still rule it out).
-_SKEW_ALLOWANCE_SECONDS = 2.0
 
 
 class NotificationHub:
@@ -131,11 +117,8 @@ class NotificationHub:
         # (kind, started_at epoch, seconds to its result) of recently delivered jobs.
         self._returned: list[tuple[str, float, float]] = []
         self.extra_results = 0
-        # Cross-process safety (see the module docstring): when each notification was
-        # first listed (epoch), and (monotonic, lead) samples of how far the server's
-        # clock is at least ahead of ours, kept as long as _consumed_ids.
-        self._first_seen: dict[int, float] = {}
-        self._server_leads: list[tuple[float, float]] = []
+        # What listings showed and when: no job takes a notification that predates it.
+        self._listings = ListingMemory(keep_seconds=_RECENT_SECONDS)
         # One listing at a time: the polling thread's or before_start()'s; when the last
         # one was received, and when one was last sent (``_last_poll`` is also set by a
         # first submit, which lists nothing).
@@ -363,7 +346,7 @@ class NotificationHub:
             self._consumed_ids = {
                 nid: t for nid, t in self._consumed_ids.items() if now - t < _RECENT_SECONDS
             }
-            self._note_listing(notifications, listed_at, now)
+            self._listings.note(notifications, listed_at, now)
             # Oldest notification first: with several jobs of the same identity, the
             # first started gets the first result.
             for notification in sorted(notifications, key=lambda n: (n.timestamp, n.id)):
@@ -407,39 +390,11 @@ class NotificationHub:
             with self._lock:
                 self._deleting.discard(notification_id)
 
-    def _note_listing(
-        self, notifications: list[Notification], listed_at: float, now: float
-    ) -> None:
-        """Remember when each notification was first listed, and how far the server's
-        clock is at least ahead of ours (a listed notification was stamped no later than
-        the server's time when it answered, which came before ``listed_at``)."""
-        horizon = listed_at - _RECENT_SECONDS
-        self._first_seen = {nid: t for nid, t in self._first_seen.items() if t > horizon}
-        for notification in notifications:
-            self._first_seen.setdefault(notification.id, listed_at)
-        self._server_leads = [(t, s) for t, s in self._server_leads if now - t < _RECENT_SECONDS]
-        stamped = [n.timestamp for n in notifications if n.timestamp > 0]
-        if stamped:
-            self._server_leads.append((now, max(stamped) - listed_at))
-
-    def _predates(self, notification: Notification, job: GenerationJob) -> bool:
-        """Whether ``notification`` existed before ``job`` was started: it belongs to an
-        earlier start of the same output (maybe another process's, whose delete failed)."""
-        if self._first_seen.get(notification.id, float("inf")) < job.started_at:
-            return True
-        if not self._server_leads or notification.timestamp <= 0:
-            return False
-        server_lead = max(lead for _, lead in self._server_leads)
-        # Its own notification is stamped at or after the start reached the server, so at
-        # or after started_at + the true lead >= started_at + server_lead: never refused.
-        # A lead larger than measured only lets more stale ones through.
-        return notification.timestamp + _SKEW_ALLOWANCE_SECONDS < job.started_at + server_lead
-
     def _owner(self, notification: Notification) -> _Waiter | None:
         candidates = [
             w
             for w in self._waiters
-            if w.job.matches(notification) and not self._predates(notification, w.job)
+            if w.job.matches(notification) and not self._listings.predates(notification, w.job)
         ]
         return min(candidates, key=lambda w: w.job.started_at) if candidates else None
 
