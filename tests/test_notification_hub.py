@@ -253,3 +253,80 @@ def test_slow_deletes_do_not_hold_back_the_next_poll(fake: FakeClient) -> None:
     waiting.result(timeout=5)
     hub.close()  # waits for the deletes in flight
     assert sorted(fake.deleted) == sorted([*range(100, 112), 200])
+
+
+# --- another process's notification (issue 22) -------------------------------------------
+
+
+def stamped(nid: int, person: int, timestamp: float, name: str = "edit_generate") -> Notification:
+    """A notification stamped by the server's clock (epoch seconds)."""
+    base = result(nid, person)
+    data = base.data if name != "error" else {"tasks": name, "msg": "stale", **base.data}
+    return Notification(id=nid, name=name, timestamp=timestamp, data=data)
+
+
+def test_a_notification_listed_before_a_start_is_never_handed_to_it(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    """Another process's start of the output failed and its delete too: its ``error``
+    is still listed. Listed before our start, it is not ours, whatever the clocks say."""
+    fake.publish(stamped(5, 0, timestamp=time.time() + 3600, name="error"))  # clock far ahead
+    hub.before_start()
+    assert fake.polls == 1
+    mine = hub.submit(person_job(0, started_at=time.time()), timeout_seconds=5)
+    time.sleep(5 * INTERVAL)  # polls that list the old error again
+    assert not mine.done()
+    fake.publish(stamped(6, 0, timestamp=time.time() + 3600))
+    assert mine.result(timeout=5).id == 6
+    assert hub.wait_for_deletes(5)
+    assert 5 not in fake.deleted  # not this process's to delete
+
+
+def test_a_recent_listing_is_enough_before_a_start(hub: NotificationHub, fake: FakeClient) -> None:
+    hub.before_start()
+    hub.before_start()  # within one poll interval: PiktID asks for one poll per 3 s
+    assert fake.polls == 1
+    time.sleep(INTERVAL)
+    hub.before_start()
+    assert fake.polls == 2
+
+
+def test_a_listing_that_fails_before_a_start_does_not_stop_it(
+    hub: NotificationHub, fake: FakeClient
+) -> None:
+    fake.fail_next.append(RateLimited("slow down", status_code=429, retry_after_seconds=1.0))
+    hub.before_start()  # no exception: the start goes ahead
+    assert fake.polls == 1
+    hub.before_start()  # nor is it tried again by every start within the interval
+    assert fake.polls == 1
+
+
+@pytest.mark.parametrize("server_ahead_seconds", [0.0, 3600.0, -3600.0])
+def test_a_notification_stamped_before_the_start_by_the_servers_clock_is_not_taken(
+    hub: NotificationHub, fake: FakeClient, server_ahead_seconds: float
+) -> None:
+    """First seen *after* the start (no earlier listing in this process), but stamped a
+    minute before it by a server clock that fresh notifications show where it is."""
+    server_now = time.time() + server_ahead_seconds
+    fake.publish(stamped(5, 0, timestamp=server_now - 60, name="error"))
+    fake.publish(stamped(7, 1, timestamp=server_now))  # someone else's, fresh
+    mine = hub.submit(person_job(0, started_at=time.time()), timeout_seconds=5)
+    time.sleep(5 * INTERVAL)
+    assert not mine.done()
+    fake.publish(stamped(6, 0, timestamp=time.time() + server_ahead_seconds))
+    assert mine.result(timeout=5).id == 6
+
+
+@pytest.mark.parametrize("server_ahead_seconds", [0.0, 600.0, -600.0])
+def test_its_own_notification_is_taken_whatever_the_clock_difference(
+    hub: NotificationHub, fake: FakeClient, server_ahead_seconds: float
+) -> None:
+    """The guard never refuses a job its own result: stamped at (server) start time."""
+    hub.before_start()
+    started = time.time()
+    job = hub.submit(person_job(0, started_at=started), timeout_seconds=5)
+    # Old notifications of other outputs set the measured lead low: still safe.
+    fake.publish(stamped(3, 2, timestamp=started + server_ahead_seconds - 500))
+    time.sleep(3 * INTERVAL)
+    fake.publish(stamped(4, 0, timestamp=started + server_ahead_seconds))
+    assert job.result(timeout=5).id == 4

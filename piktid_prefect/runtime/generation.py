@@ -143,6 +143,9 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
         raise RunStopped(f"not started, the run was stopped: {spec.kind} {spec.keyword}")
     client = client_for(account)
     credits.spend_one()  # the run's budget: raises NotEnoughCredits, nothing sent
+    # What the account's notifications already hold cannot be this start's (another
+    # process's start of the same output may have left one behind): list it first.
+    hub_for(account).before_start()
     ledger = ledger_for(account)
     with ledger.sending(partial(_balance, account)) as sent:
         try:

@@ -20,6 +20,14 @@ rate limit. Instead a :class:`NotificationHub` runs one polling thread per accou
 A poller that was paused (machine asleep, process stopped) past the 600 s lifetime loses
 those notifications; the affected jobs time out by name and polling carries on for the
 rest, so a re-run pays only for them.
+
+A notification names its output, not its start, and one whose delete failed stays listed
+for every process of the account. A job is never given one that *predates* it
+(:mod:`.predating`: listed before the start, or stamped before it by the server's clock
+as measured), so that a start never takes what an earlier start of the same output left
+behind, in this process or another (issue 22). :meth:`NotificationHub.before_start` lists
+the account's notifications just before a start when no listing is recent, so that even a
+fresh process has seen what was there before its first start.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from piktid_prefect.runtime.predating import ListingMemory
 from piktid_prefect.wire.errors import (
     GenerationFailed,
     NotificationTimeout,
@@ -108,6 +117,14 @@ class NotificationHub:
         # (kind, started_at epoch, seconds to its result) of recently delivered jobs.
         self._returned: list[tuple[str, float, float]] = []
         self.extra_results = 0
+        # What listings showed and when: no job takes a notification that predates it.
+        self._listings = ListingMemory(keep_seconds=_RECENT_SECONDS)
+        # One listing at a time: the polling thread's or before_start()'s; when the last
+        # one was received, and when one was last sent (``_last_poll`` is also set by a
+        # first submit, which lists nothing).
+        self._listing = threading.Lock()
+        self._last_listing: float | None = None
+        self._last_listing_try: float | None = None
 
     # --- public -----------------------------------------------------------------------
 
@@ -134,6 +151,42 @@ class NotificationHub:
     def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
         """Block until ``job``'s notification arrives (see :meth:`submit`)."""
         return self.submit(job, timeout_seconds=timeout_seconds).result()
+
+    def before_start(self) -> None:
+        """Call just before sending a start: list the account's notifications first,
+        unless a listing is recent, so that none already there is taken for the start.
+
+        A failed listing is not an error: the start goes ahead, guarded by the server's
+        clock only (see the module docstring).
+        """
+        if self._listed_recently():
+            # The usual case while jobs wait: the polling thread lists every interval, and
+            # a start must not queue behind its listing in flight.
+            return
+        with self._listing:
+            with self._lock:
+                # Listed while this start waited for the lock, or a listing failed (a 429)
+                # within the interval: not tried again sooner.
+                if self._listed_recently() or self._recent(self._last_listing_try):
+                    return
+                self._last_poll = self._last_listing_try = time.monotonic()
+            self.polls += 1
+            try:
+                client = self._client()
+                notifications = client.notifications(POLLED_NAMES)
+            except PiktidError as exc:
+                logger.debug("Listing before a start failed (%s); starting anyway", exc)
+                return
+            self._last_listing = time.monotonic()
+            self._dispatch(client, notifications, listed_at=time.time())
+
+    def _listed_recently(self) -> bool:
+        # PiktID asks for one listing per 3 s at most: a start within the interval of the
+        # last one relies on it (and on the server's clock for anything newer).
+        return self._recent(self._last_listing)
+
+    def _recent(self, instant: float | None) -> bool:
+        return instant is not None and time.monotonic() - instant < self.poll_interval_seconds
 
     def cancel_all(self, exc: Exception) -> None:
         """Fail every waiting job with ``exc`` (the run was stopped)."""
@@ -220,15 +273,22 @@ class NotificationHub:
                 if not self._waiters:
                     self._thread = None
                     return
+                # A listing made by before_start() counts as a poll (rate limit).
+                next_poll = max(next_poll, self._last_poll + self.poll_interval_seconds)
                 delay = next_poll - time.monotonic()
                 if delay > 0:
                     earliest = min(w.deadline for w in self._waiters) - time.monotonic()
                     self._wake.wait(timeout=max(0.0, min(delay, earliest)))
                     continue
             try:
-                self.polls += 1
-                self._last_poll = time.monotonic()
-                notifications = client.notifications(POLLED_NAMES)
+                with self._listing:
+                    self.polls += 1
+                    self._last_poll = self._last_listing_try = time.monotonic()
+                    notifications = client.notifications(POLLED_NAMES)
+                    listed_at, self._last_listing = time.time(), time.monotonic()
+                    # Dispatched under the same lock: a listing before a start must not
+                    # be handed out before an older one.
+                    self._dispatch(client, notifications, listed_at=listed_at)
             except RateLimited as exc:
                 wait = exc.retry_after_seconds or self.poll_interval_seconds
                 next_poll = time.monotonic() + max(wait, self.poll_interval_seconds)
@@ -252,7 +312,6 @@ class NotificationHub:
             if state != "polling":
                 logger.info("Notification polling recovered")
                 state = "polling"
-            self._dispatch(client, notifications)
 
     def _expire_waiters(self) -> None:
         now = time.monotonic()
@@ -274,9 +333,12 @@ class NotificationHub:
         for waiter in waiters:
             waiter.future.set_exception(exc)
 
-    def _dispatch(self, client: PiktidClient, notifications: Iterable[Notification]) -> None:
+    def _dispatch(
+        self, client: PiktidClient, notifications: Iterable[Notification], *, listed_at: float
+    ) -> None:
         consumed: list[int] = []
         now = time.monotonic()
+        notifications = list(notifications)
         with self._lock:
             self._recent_links = {
                 url: t for url, t in self._recent_links.items() if now - t < _RECENT_SECONDS
@@ -284,6 +346,7 @@ class NotificationHub:
             self._consumed_ids = {
                 nid: t for nid, t in self._consumed_ids.items() if now - t < _RECENT_SECONDS
             }
+            self._listings.note(notifications, listed_at, now)
             # Oldest notification first: with several jobs of the same identity, the
             # first started gets the first result.
             for notification in sorted(notifications, key=lambda n: (n.timestamp, n.id)):
@@ -328,7 +391,11 @@ class NotificationHub:
                 self._deleting.discard(notification_id)
 
     def _owner(self, notification: Notification) -> _Waiter | None:
-        candidates = [w for w in self._waiters if w.job.matches(notification)]
+        candidates = [
+            w
+            for w in self._waiters
+            if w.job.matches(notification) and not self._listings.predates(notification, w.job)
+        ]
         return min(candidates, key=lambda w: w.job.started_at) if candidates else None
 
     def _is_duplicate(self, notification: Notification) -> bool:

@@ -138,6 +138,11 @@ class OutputRecord(BaseModel):
         default_factory=list,
         description="Why the output was started (and paid) once more in its run, if it was.",
     )
+    # A listing of the source names each object with a change token; recording the pair
+    # lets a scheduled run recognise this image without downloading it (issue 22).
+    source_key: str = Field(
+        "", description="Source object and its change token, '<name>#<token>' (may be empty)."
+    )
 
 
 def output_filename(image_name: str, spec: GenerationSpec, suffix: str = ".jpg") -> str:
@@ -160,6 +165,9 @@ class RejectedImage(BaseModel):
     image: str = Field(description="File name or stem of the image.")
     sha256: str = Field(description="Content hash: the same bytes are not tried again.")
     reason: str = Field(description="Why it was skipped.")
+    source_key: str = Field(
+        "", description="Source object and its change token, '<name>#<token>' (may be empty)."
+    )
 
 
 class Manifest(BaseModel):

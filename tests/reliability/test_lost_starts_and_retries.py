@@ -216,6 +216,9 @@ def test_no_failure_after_a_paid_start_makes_prefect_start_it_again(
         poll_interval_seconds = 0.01
         calls = 0
 
+        def before_start(self) -> None:
+            """Nothing listed before a start (the hub's cross-process guard)."""
+
         def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
             FailingHub.calls += 1
             if FailingHub.calls > 1:  # a Prefect retry that resumed the journal's job
