@@ -26,9 +26,9 @@ from typing import Any
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.runner import Runner
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.flows import batch_variations, generate_people
-from piktid_prefect.inbox import process_new_images
+from piktid_prefect.flows.inbox import process_new_images
 from piktid_prefect.wire.keywords import (
     parse_keyword_text,
     validate_background_keyword,

@@ -1,7 +1,7 @@
 """The ``piktid-prefect`` command: run the flows from a shell, start the emulator, or the demo.
 
 Input is checked before Prefect is even imported (with the functions the flows run,
-:mod:`piktid_prefect.inputs`): a typo exits with status 2 and one line naming it, in well
+:mod:`piktid_prefect.execution.inputs`): a typo exits with status 2 and one line naming it, in well
 under a second. A run in which some outputs failed exits with status 1 after writing the
 ones that succeeded. SIGTERM and SIGINT stop a run within seconds (status 143 / 130),
 leaving no child process behind (see :mod:`piktid_prefect.cli._supervisor`).
@@ -16,11 +16,16 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from piktid_prefect import inputs
 from piktid_prefect.cli import _credits as cli_credits
 from piktid_prefect.cli._credits import AllowPartial, DemoCredits, LowCredits, MaxCredits
 from piktid_prefect.cli._environment import prepare_prefect_environment
 from piktid_prefect.cli._errors import console, fail, first_line, report_error
+from piktid_prefect.execution import inputs, specs
+from piktid_prefect.execution.settings import (
+    DEFAULT_STAGGER_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    RunSettings,
+)
 from piktid_prefect.wire.errors import InvalidInput
 from piktid_prefect.wire.images import check_base_url
 from piktid_prefect.wire.keywords import parse_keyword_text
@@ -201,43 +206,46 @@ def generate_person(
     ] = None,
     stagger: Annotated[
         float, typer.Option("--stagger", help="Seconds between a person's first and next calls.")
-    ] = 15.0,
+    ] = DEFAULT_STAGGER_SECONDS,
     seed: Seed = None,
     credentials_block: Block = None,
-    timeout: Timeout = 600.0,
+    timeout: Timeout = DEFAULT_TIMEOUT_SECONDS,
     verbose: Verbose = False,
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
-    keywords = _checked(lambda: inputs.person_keywords(_parse_keywords(keyword or [])))
-    text = _checked(lambda: inputs.person_prompt(prompt))
-    _checked(
-        lambda: inputs.require_work(
-            person_keywords=keywords,
-            person_prompt=text,
+    request = _checked(
+        lambda: specs.request(
+            person_keywords=_parse_keywords(keyword or []),
+            person_prompt=prompt,
+            persons=person or "approved",
+            seed=seed,
+            only="person",
             hint="give at least one --keyword Location=value or a --prompt",
         )
     )
-    _checked(lambda: inputs.person_options(None, seed))
+    settings = RunSettings(
+        out_dir=str(out),
+        stagger_seconds=stagger,
+        timeout_seconds=timeout,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits,
+    )
 
     def call(source: str, creds: Any) -> Any:
         from piktid_prefect.flows import generate_people
 
         return generate_people(
             image=source,
-            keywords=keywords,
-            persons=person or "approved",
+            keywords=request.person_keywords,
+            persons=request.persons,
             credentials=creds,
-            out_dir=str(out),
             seed=seed,
-            stagger_seconds=stagger,
-            timeout_seconds=timeout,
-            prompt=text,
-            max_credits=max_credits,
-            allow_partial=allow_partial,
-            low_credits_threshold=low_credits,
+            prompt=request.person_prompt,
+            **settings.for_flow(generate_people),
         )
 
     _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
@@ -257,14 +265,14 @@ def edit_background(
     ] = None,
     seed: Seed = None,
     credentials_block: Block = None,
-    timeout: Timeout = 600.0,
+    timeout: Timeout = DEFAULT_TIMEOUT_SECONDS,
     verbose: Verbose = False,
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
-    keywords = _checked(lambda: inputs.background_keywords(_parse_keywords(keyword or [])))
+    keywords = _parse_keywords(keyword or [])
     _checked(
         lambda: inputs.require_work(
             background_keywords=keywords,
@@ -272,23 +280,34 @@ def edit_background(
             hint="give at least one --keyword category=value or a --prompt",
         )
     )
-    _checked(lambda: inputs.background_options(None, relight_strength, seed))
+    request = _checked(
+        lambda: specs.request(
+            background_keywords=keywords,
+            background_prompt=prompt,
+            relight_strength=relight_strength,
+            seed=seed,
+            only="background",
+        )
+    )
+    settings = RunSettings(
+        out_dir=str(out),
+        timeout_seconds=timeout,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low_credits,
+    )
 
     def call(source: str, creds: Any) -> Any:
         from piktid_prefect.flows import edit_backgrounds
 
         return edit_backgrounds(
             image=source,
-            keywords=keywords,
+            keywords=request.background_keywords,
             prompt=prompt,
             relight_strength=relight_strength,
             seed=seed,
             credentials=creds,
-            out_dir=str(out),
-            timeout_seconds=timeout,
-            max_credits=max_credits,
-            allow_partial=allow_partial,
-            low_credits_threshold=low_credits,
+            **settings.for_flow(edit_backgrounds),
         )
 
     _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)

@@ -1,7 +1,7 @@
 """What the command shows while a flow runs: one live progress bar, or plain lines.
 
 The fan-out logs one record per finished output on the flow run's logger
-(``"%d/%d delivered %s"`` / ``"%d/%d failed: %s"``, see :mod:`piktid_prefect.fanout`).
+(``"%d/%d delivered %s"`` / ``"%d/%d failed: %s"``, see :mod:`piktid_prefect.execution.fanout`).
 A :class:`ProgressReport` is a logging handler on that logger: it reads those records'
 arguments (and the flow run id every run record carries) and draws
 

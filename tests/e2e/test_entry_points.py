@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
 

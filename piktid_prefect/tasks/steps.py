@@ -26,10 +26,9 @@ from prefect.filesystems import WritableFileSystem
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from piktid_prefect._twins import declared_task
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
-from piktid_prefect.events import emit_generation_event
 from piktid_prefect.runtime import credits, generation
+from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
@@ -37,6 +36,8 @@ from piktid_prefect.runtime.results import (
     UploadedImage,
 )
 from piktid_prefect.runtime.stagger import StaggerPlan
+from piktid_prefect.tasks._twins import declared_task
+from piktid_prefect.tasks.events import emit_generation_event
 from piktid_prefect.wire.errors import ImageNotFound, is_transient
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
@@ -52,7 +53,6 @@ __all__ = [
 
 # PiktID deletes uploads after 24 h: expire our record of one well before that.
 UPLOAD_CACHE_EXPIRATION = timedelta(hours=23)
-DEFAULT_TIMEOUT_SECONDS = 600.0
 
 
 def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:

@@ -1,0 +1,269 @@
+"""What a run makes of each image: the request, checked once, and its spec builder.
+
+A flow, its ``plan_*`` twin and the command line describe the same run, so they build it
+with the same two calls: :func:`request` checks the keywords, prompts and options
+(before any upload or credit) and :meth:`WorkRequest.specs_for` turns one uploaded (or
+locally hashed) image into its :class:`GenerationSpec` list. A prompt-only person run is
+therefore planned exactly as it runs: one output per person.
+
+The parameter types the flows declare (so the deployment's schema lists the
+vocabularies) live here too, because the plans accept the same values.
+
+This module imports no Prefect: the command line checks its input with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import WithJsonSchema
+
+from piktid_prefect.execution import inputs
+from piktid_prefect.runtime.results import (
+    GenerationSpec,
+    RejectedImage,
+    UploadedImage,
+    derive_seed,
+)
+from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
+from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS, PERSON_CATEGORY
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BackgroundKeyword",
+    "BadImagePolicy",
+    "PersonKeyword",
+    "PersonSelection",
+    "WorkRequest",
+    "image_files",
+    "images_in",
+    "readable",
+    "request",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+PersonSelection = Union[Literal["approved", "all"], list[int]]  # noqa: UP007
+BadImagePolicy = Literal["fail", "skip"]
+
+# Keyword parameters: the deployment's parameter schema lists the vocabularies, so the
+# server refuses `{"Location": "Atlantis"}` (or an unknown background category or value)
+# before a run is queued. At run time the flow checks them itself (InvalidKeyword, naming
+# the valid values), before any credit is spent.
+PersonKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {PERSON_CATEGORY: {"type": "string", "enum": list(LOCATIONS)}},
+            "required": [PERSON_CATEGORY],
+            "additionalProperties": False,
+        }
+    ),
+]
+BackgroundKeyword = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                category: {"type": "string", "enum": list(values)}
+                for category, values in BACKGROUND_KEYWORDS.items()
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+        }
+    ),
+]
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """The checked outputs asked of every image: person and background variations."""
+
+    people: bool = False
+    person_keywords: list[dict[str, str]] = field(default_factory=list)
+    person_prompt: str = ""
+    persons: PersonSelection = "approved"
+    person_options: dict[str, Any] = field(default_factory=dict)
+    backgrounds: bool = False
+    background_keywords: list[dict[str, str]] = field(default_factory=list)
+    background_prompt: str = ""
+    background_options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+
+    @property
+    def person_variants(self) -> list[dict[str, str]]:
+        """One entry per person output: each keyword, or one for the prompt alone."""
+        return self.person_keywords or [{}]
+
+    def specs_for(self, image: UploadedImage) -> list[GenerationSpec]:
+        """Every output of ``image``: its persons (by id, keywords as given), then backgrounds.
+
+        Raises:
+            InvalidPerson: A named person is unknown or not approved, or none is.
+        """
+        specs = self.person_specs(image) if self.people else []
+        return specs + (self.background_specs(image) if self.backgrounds else [])
+
+    def person_specs(self, image: UploadedImage) -> list[GenerationSpec]:
+        """The person outputs of ``image`` (checks the persons PiktID detected)."""
+        return [
+            GenerationSpec(
+                kind="person",
+                person_id=pid,
+                keyword=keyword,
+                prompt=self.person_prompt,
+                options={**self.person_options, "seed": self._seed(image, "person", pid, keyword)},
+            )
+            for pid in _person_ids(image, self.persons)
+            for keyword in self.person_variants
+        ]
+
+    def background_specs(self, image: UploadedImage) -> list[GenerationSpec]:
+        """The background outputs of ``image``."""
+        specs = []
+        for keyword in self.background_keywords or [{}]:
+            if not keyword and not self.background_prompt:
+                raise InvalidInput("A background edit needs a keyword or a prompt")
+            seed = self._seed(image, "background", None, keyword)
+            specs.append(
+                GenerationSpec(
+                    kind="background",
+                    keyword=keyword,
+                    prompt=self.background_prompt,
+                    options={**self.background_options, "seed": seed},
+                )
+            )
+        return specs
+
+    def _seed(
+        self, image: UploadedImage, kind: str, person: int | None, keyword: dict[str, str]
+    ) -> int:
+        if self.seed is not None:
+            return self.seed
+        return derive_seed(image.sha256, kind, person, keyword)
+
+
+def request(
+    *,
+    person_keywords: Sequence[Mapping[str, str]] | None = None,
+    person_prompt: str = "",
+    persons: PersonSelection = "approved",
+    background_keywords: Sequence[Mapping[str, str]] | None = None,
+    background_prompt: str = "",
+    relight_strength: float | None = None,
+    seed: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    only: Literal["person", "background"] | None = None,
+    hint: str | None = None,
+) -> WorkRequest:
+    """The checked request of a run (no upload, no credit), as every entry point builds it.
+
+    ``only="person"`` is :func:`~piktid_prefect.flows.generate_people` (``options`` are
+    person options); ``only="background"`` is :func:`~piktid_prefect.flows.edit_backgrounds`
+    (``options`` are background options; a missing keyword and prompt is refused per
+    output). Otherwise both kinds, from keywords or prompts. A run with nothing to make is
+    refused with ``hint``: its caller's own parameter or option names.
+
+    Raises:
+        InvalidInput: A keyword, prompt or option is invalid, or there is nothing to make.
+    """
+    if only == "background":
+        return WorkRequest(
+            backgrounds=True,
+            background_keywords=inputs.background_keywords(background_keywords or []),
+            background_prompt=background_prompt,
+            background_options=inputs.background_options(options, relight_strength, seed),
+            seed=seed,
+        )
+    person_kw = inputs.person_keywords(person_keywords or [])
+    background_kw = [] if only else inputs.background_keywords(background_keywords or [])
+    text = inputs.person_prompt(person_prompt)
+    inputs.require_work(
+        person_keywords=person_kw,
+        person_prompt=text,
+        background_keywords=background_kw,
+        background_prompt="" if only else background_prompt,
+        **({"hint": hint} if hint else {}),
+    )
+    person_opts = inputs.person_options(options if only else None, seed)
+    wants_backgrounds = not only and bool(background_kw or background_prompt)
+    return WorkRequest(
+        people=bool(person_kw or text),
+        person_keywords=person_kw,
+        person_prompt=text,
+        persons=persons,
+        person_options=person_opts,
+        backgrounds=wants_backgrounds,
+        background_keywords=background_kw,
+        background_prompt=background_prompt if wants_backgrounds else "",
+        background_options=(
+            inputs.background_options(None, relight_strength, seed) if not only else {}
+        ),
+        seed=seed,
+    )
+
+
+def _person_ids(image: UploadedImage, persons: PersonSelection) -> list[int]:
+    known = {p.id: p for p in image.persons}
+    if persons == "approved":
+        if not image.approved_person_ids:
+            reason = "no person was detected" if not known else "no detected person is approved"
+            raise InvalidPerson(f"{image.name}: {reason} (too blurry or absent faces)")
+        return list(image.approved_person_ids)
+    if persons == "all":
+        if not known:
+            raise InvalidPerson(f"{image.name}: no person was detected")
+        return sorted(known)
+    for pid in persons:
+        if pid not in known:
+            raise InvalidPerson(
+                f"{image.name}: person {pid} does not exist "
+                f"(detected ids: {sorted(known) or 'none'})"
+            )
+        if not known[pid].approve:
+            raise InvalidPerson(f"{image.name}: person {pid} is not approved (too blurry)")
+    return list(persons)
+
+
+def images_in(folder: Path) -> list[Path]:
+    """The images (by suffix) directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def image_files(images: str | Sequence[str | UploadedImage]) -> list[str | UploadedImage]:
+    """A folder's images, or the files (and uploaded images) given."""
+    if isinstance(images, str) and Path(images).is_dir():
+        files: list[str | UploadedImage] = [str(p) for p in images_in(Path(images))]
+        if not files:
+            raise InvalidInput(f"No .jpg/.png/.webp image in folder {images}")
+        return files
+    return [images] if isinstance(images, str) else list(images)
+
+
+def readable(
+    files: Sequence[str | UploadedImage],
+) -> tuple[list[str | UploadedImage], list[RejectedImage]]:
+    """The files the upload would accept, and the others with the reason (no request)."""
+    good: list[str | UploadedImage] = []
+    bad: list[RejectedImage] = []
+    for file in files:
+        if isinstance(file, UploadedImage):
+            good.append(file)
+            continue
+        try:
+            inputs.image_file(file)
+        except InvalidInput as exc:
+            path = Path(file)
+            content = path.read_bytes() if path.is_file() else str(path).encode()
+            digest = hashlib.sha256(content).hexdigest()
+            bad.append(RejectedImage(image=path.stem, sha256=digest, reason=str(exc)))
+        else:
+            good.append(file)
+    return good, bad
