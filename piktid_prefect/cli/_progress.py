@@ -184,20 +184,22 @@ def reporting(report: ProgressReport | None) -> Iterator[ProgressReport | None]:
 
 
 def balance_reader(credentials: Callable[[], Any]) -> Callable[[], float | None]:
-    """Reads the account's balance (one client, logged in once); ``None`` on any error.
+    """Reads the account's balance through the runtime's one reader; ``None`` on any error.
 
     Args:
-        credentials: Returns the run's :class:`PiktidCredentials` block.
+        credentials: Returns the run's :class:`PiktidCredentials` block (called once).
     """
     lock = threading.Lock()
-    clients: list[Any] = []
+    accounts: list[Any] = []
 
     def read() -> float | None:
+        from piktid_prefect.runtime import generation
+
         with lock:
             try:
-                if not clients:
-                    clients.append(credentials().get_client())
-                return float(clients[0].me().credits)
+                if not accounts:
+                    accounts.append(credentials())
+                return generation.balance(accounts[0])
             except Exception:
                 return None
 

@@ -143,16 +143,15 @@ def read_balance(account: PiktidCredentials) -> float | None:
     without the balance check, and a ``402`` would still stop its starts.
     """
     try:
-        me = generation.client_for(account).me()
+        balance = generation.balance(account)
     except AuthenticationFailed:
         raise
     except PiktidError as exc:
         _logger().warning("Could not read the PiktID balance (GET /me): %s", exc)
         return None
-    if "credits" not in me.model_fields_set:
+    if balance is None:
         _logger().warning("GET /me did not say the balance: the run goes on without the check")
-        return None
-    return float(me.credits)
+    return balance
 
 
 def preflight(

@@ -165,22 +165,14 @@ def request(
 ) -> WorkRequest:
     """The checked request of a run (no upload, no credit), as every entry point builds it.
 
-    ``only="person"`` is :func:`~piktid_prefect.flows.generate_people` (``options`` are
-    person options); ``only="background"`` is :func:`~piktid_prefect.flows.edit_backgrounds`
-    (``options`` are background options; a missing keyword and prompt is refused per
-    output). Otherwise both kinds, from keywords or prompts. A run with nothing to make is
-    refused with ``hint``: its caller's own parameter or option names.
-
-    Raises:
-        InvalidInput: A keyword, prompt or option is invalid, or there is nothing to make.
+    ``only="person"`` is ``generate_people`` (``options``: person options); ``only=
+    "background"`` is ``edit_backgrounds`` (``options``: background options; no keyword
+    and no prompt is refused per output). Otherwise both kinds. Nothing to make is
+    refused with ``hint`` (the caller's own names). Raises :class:`InvalidInput`.
     """
     if only == "background":
-        return WorkRequest(
-            backgrounds=True,
-            background_keywords=inputs.background_keywords(background_keywords or []),
-            background_prompt=background_prompt,
-            background_options=inputs.background_options(options, relight_strength, seed),
-            seed=seed,
+        return _backgrounds_only(
+            background_keywords, background_prompt, relight_strength, seed, options
         )
     person_kw = inputs.person_keywords(person_keywords or [])
     background_kw = [] if only else inputs.background_keywords(background_keywords or [])
@@ -206,6 +198,22 @@ def request(
         background_options=(
             inputs.background_options(None, relight_strength, seed) if not only else {}
         ),
+        seed=seed,
+    )
+
+
+def _backgrounds_only(
+    keywords: Sequence[Mapping[str, str]] | None,
+    prompt: str,
+    relight_strength: float | None,
+    seed: int | None,
+    options: Mapping[str, Any] | None,
+) -> WorkRequest:
+    return WorkRequest(
+        backgrounds=True,
+        background_keywords=inputs.background_keywords(keywords or []),
+        background_prompt=prompt,
+        background_options=inputs.background_options(options, relight_strength, seed),
         seed=seed,
     )
 

@@ -132,44 +132,54 @@ def process_new_images(
         timeout_seconds, concurrency_limit, output_retries, max_credits, allow_partial,
         low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
-    logger = get_run_logger()
+    settings = RunSettings.of(locals())
     request = specs.request(
         person_keywords=person_keywords,
         background_keywords=background_keywords,
         persons=persons,
         relight_strength=relight_strength,
     )
-    person_kw, background_kw = request.person_keywords, request.background_keywords
     folder = _local_copy(inbox, storage_block)
     try:
         files = images_in(folder)
-        new = pending_images(files, out_dir, person_kw, background_kw)
-        logger.info("%d image(s) in %s, %d new", len(files), inbox, len(new))
+        new = pending_images(files, out_dir, request.person_keywords, request.background_keywords)
+        get_run_logger().info("%d image(s) in %s, %d new", len(files), inbox, len(new))
         if not new:
             _summarize_nothing_new(inbox, len(files))
             return VariationsResult(manifest_path=str(Path(out_dir) / "manifest.json"))
-        # Checked once here: a missing limit gets one warning, in this run.
-        settings = RunSettings.of(
-            locals(), concurrency_limit=existing_concurrency_limit(concurrency_limit)
-        )
-        state: State[VariationsResult] = batch_variations(
-            images=[str(p) for p in new],
-            person_keywords=person_kw,
-            background_keywords=background_kw,
-            persons=persons,
-            relight_strength=relight_strength,
-            credentials=credentials,
-            # One unreadable photo, or one without a person, must not block the inbox
-            # forever: it is skipped, listed in manifest.json, and not tried again.
-            on_bad_image="skip",
-            return_state=True,
-            **settings.for_flow(batch_variations),
-        )
+        state = _variations(new, request, relight_strength, credentials, settings)
         _summarize_variations(inbox, len(files), len(new), state)
         return state.result()
     finally:
         if storage_block is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _variations(
+    new: list[Path],
+    request: specs.WorkRequest,
+    relight_strength: float | None,
+    credentials: CredentialsLike,
+    settings: RunSettings,
+) -> State[VariationsResult]:
+    """The batch subflow on the new images, with the inbox run's settings."""
+    # Checked once here: a missing limit gets one warning, in this run.
+    limit = existing_concurrency_limit(settings.concurrency_limit)
+    settings = settings.model_copy(update={"concurrency_limit": limit})
+    state: State[VariationsResult] = batch_variations(
+        images=[str(p) for p in new],
+        person_keywords=request.person_keywords,
+        background_keywords=request.background_keywords,
+        persons=request.persons,
+        relight_strength=relight_strength,
+        credentials=credentials,
+        # One unreadable photo, or one without a person, must not block the inbox
+        # forever: it is skipped, listed in manifest.json, and not tried again.
+        on_bad_image="skip",
+        return_state=True,
+        **settings.for_flow(batch_variations),
+    )
+    return state
 
 
 # --- the summary on the inbox run's own page ---------------------------------------------

@@ -52,6 +52,7 @@ from piktid_prefect.wire.errors import (
     InvalidConfiguration,
     NotEnoughCredits,
     NotificationTimeout,
+    PiktidError,
     RunStopped,
 )
 from piktid_prefect.wire.images import load_image
@@ -131,8 +132,25 @@ def ledger_for(account: Account) -> StartLedger:
     return registry.shared("start-ledger", account.account_key, StartLedger)
 
 
+def balance(account: Account) -> float | None:
+    """The account's credits: one ``GET /me``; None when the answer does not say.
+
+    The package's one balance reader (the preflight, the lost-start ledger and the
+    command's progress line all read through it).
+
+    Raises:
+        PiktidError: The request failed.
+    """
+    me = client_for(account).me()
+    return float(me.credits) if "credits" in me.model_fields_set else None
+
+
 def _balance(account: Account) -> float:
-    return float(client_for(account).me().credits)
+    """:func:`balance` for the lost-start ledger, to which an unknown balance is a failure."""
+    value = balance(account)
+    if value is None:
+        raise PiktidError("GET /me did not say the balance")
+    return value
 
 
 def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:

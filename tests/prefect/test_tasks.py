@@ -13,7 +13,8 @@ from PIL import Image
 from prefect import flow
 from prefect.filesystems import LocalFileSystem
 
-from piktid_prefect import async_tasks, tasks
+from piktid_prefect.tasks import async_steps as async_tasks
+from piktid_prefect.tasks import steps as tasks
 from piktid_prefect.flows import generate_people
 from piktid_prefect.runtime.results import GenerationSpec
 from piktid_prefect.tasks import (
