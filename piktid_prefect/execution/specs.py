@@ -31,6 +31,7 @@ from piktid_prefect.runtime.results import (
 )
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
 from piktid_prefect.wire.keywords import BACKGROUND_KEYWORDS, LOCATIONS, PERSON_CATEGORY
+from piktid_prefect.wire.persons import person_problem
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -219,7 +220,7 @@ def _backgrounds_only(
 
 
 def _person_ids(image: UploadedImage, persons: PersonSelection) -> list[int]:
-    known = {p.id: p for p in image.persons}
+    known = sorted(p.id for p in image.persons)
     if persons == "approved":
         if not image.approved_person_ids:
             reason = "no person was detected" if not known else "no detected person is approved"
@@ -228,15 +229,15 @@ def _person_ids(image: UploadedImage, persons: PersonSelection) -> list[int]:
     if persons == "all":
         if not known:
             raise InvalidPerson(f"{image.name}: no person was detected")
-        return sorted(known)
+        return known
     for pid in persons:
-        if pid not in known:
-            raise InvalidPerson(
-                f"{image.name}: person {pid} does not exist "
-                f"(detected ids: {sorted(known) or 'none'})"
-            )
-        if not known[pid].approve:
+        problem = person_problem(image.persons, pid)
+        if problem == "not approved":
             raise InvalidPerson(f"{image.name}: person {pid} is not approved (too blurry)")
+        if problem is not None:
+            raise InvalidPerson(
+                f"{image.name}: person {pid} does not exist (detected ids: {known or 'none'})"
+            )
     return list(persons)
 
 

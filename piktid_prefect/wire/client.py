@@ -58,6 +58,7 @@ from piktid_prefect.wire.models import (
     UploadOptions,
     UploadResult,
 )
+from piktid_prefect.wire.persons import person_problem
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -170,15 +171,15 @@ class _ClientCore:
 
 
 def _check_person(upload: UploadResult, person_id: int) -> None:
-    known = [person.id for person in upload.persons]
-    if not known:
+    problem = person_problem(upload.persons, person_id)
+    if problem == "no person":
         raise InvalidPerson(f"No person was detected in image {upload.image_id}")
-    if person_id not in known:
+    if problem == "unknown":
         raise InvalidPerson(
             f"Image {upload.image_id} has no person {person_id}; its persons: "
-            f"{', '.join(map(str, known))}"
+            f"{', '.join(str(person.id) for person in upload.persons)}"
         )
-    if person_id not in upload.approved_person_ids:
+    if problem == "not approved":
         approved = ", ".join(map(str, upload.approved_person_ids)) or "none"
         raise InvalidPerson(
             f"Person {person_id} of image {upload.image_id} is not approved (too blurry); "
