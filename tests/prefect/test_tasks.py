@@ -13,10 +13,9 @@ from PIL import Image
 from prefect import flow
 from prefect.filesystems import LocalFileSystem
 
-from piktid_prefect.tasks import async_steps as async_tasks
-from piktid_prefect.tasks import steps as tasks
 from piktid_prefect.flows import generate_people
 from piktid_prefect.runtime.results import GenerationSpec
+from piktid_prefect.tasks import async_steps as async_tasks
 from piktid_prefect.tasks import (
     await_notification,
     download_result,
@@ -24,6 +23,7 @@ from piktid_prefect.tasks import (
     start_person_generation,
     upload_image,
 )
+from piktid_prefect.tasks import steps as tasks
 from piktid_prefect.tasks.async_steps import (
     aawait_notification,
     adownload_result,
