@@ -55,7 +55,7 @@ def stated_stack() -> list[str]:
 
 
 def stated_numbers() -> dict[str, str]:
-    rows = [line.split("|")[1:3] for line in checked_block("calls").splitlines()[3:]]
+    rows = [line.split("|")[1:3] for line in checked_block("calls").splitlines()[2:]]
     return {name.strip(): value.strip() for name, value in rows}
 
 
