@@ -93,9 +93,23 @@ def _credentials(block: str | None) -> Any:
         fail(f"no usable PiktID credentials ({first_line(exc)})")
 
 
+def _settings(
+    out: Path, timeout: float, max_credits: int | None, allow_partial: bool, low: float | None
+) -> dict[str, Any]:
+    """The run settings the commands share, under the flows' parameter names."""
+    settings = RunSettings(
+        out_dir=str(out),
+        timeout_seconds=timeout,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low,
+    )
+    return settings.model_dump(include=set(settings.model_fields_set))
+
+
 def _run_flow(
-    call: Callable[[str, Any], Any],
-    *,
+    name: str,
+    parameters: dict[str, Any],
     image: Path,
     out: Path,
     credentials_block: str | None,
@@ -109,7 +123,13 @@ def _run_flow(
     _check_credentials(credentials_block)
     prepare_prefect_environment(verbose=verbose)
     creds = _credentials(credentials_block)
-    result = _run(lambda: call(source, creds), credentials=creds, verbose=verbose)
+
+    def call() -> Any:
+        from piktid_prefect import flows
+
+        return getattr(flows, name)(image=source, credentials=creds, **parameters)
+
+    result = _run(call, credentials=creds, verbose=verbose)
     print_summary(result, out)
 
 
@@ -216,39 +236,17 @@ def generate_person(
     low_credits: LowCredits = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
-    request = _checked(
-        lambda: specs.request(
-            person_keywords=_parse_keywords(keyword or []),
-            person_prompt=prompt,
-            persons=person or "approved",
-            seed=seed,
-            only="person",
-            hint="give at least one --keyword Location=value or a --prompt",
-        )
-    )
-    settings = RunSettings(
-        out_dir=str(out),
-        stagger_seconds=stagger,
-        timeout_seconds=timeout,
-        max_credits=max_credits,
-        allow_partial=allow_partial,
-        low_credits_threshold=low_credits,
-    )
-
-    def call(source: str, creds: Any) -> Any:
-        from piktid_prefect.flows import generate_people
-
-        return generate_people(
-            image=source,
-            keywords=request.person_keywords,
-            persons=request.persons,
-            credentials=creds,
-            seed=seed,
-            prompt=request.person_prompt,
-            **settings.for_flow(generate_people),
-        )
-
-    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
+    parameters = {
+        "keywords": _parse_keywords(keyword or []),
+        "prompt": prompt,
+        "persons": person or "approved",
+        "seed": seed,
+        "stagger_seconds": stagger,
+        **_settings(out, timeout, max_credits, allow_partial, low_credits),
+    }
+    hint = "give at least one --keyword Location=value or a --prompt"
+    _checked(lambda: specs.request_of("person", parameters, hint=hint))
+    _run_flow("generate_people", parameters, image, out, credentials_block, verbose)
 
 
 @app.command("edit-background")
@@ -272,45 +270,21 @@ def edit_background(
     low_credits: LowCredits = None,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
-    keywords = _parse_keywords(keyword or [])
+    parameters = {
+        "keywords": _parse_keywords(keyword or []),
+        "prompt": prompt,
+        "relight_strength": relight_strength,
+        "seed": seed,
+        **_settings(out, timeout, max_credits, allow_partial, low_credits),
+    }
+    hint = "give at least one --keyword category=value or a --prompt"
     _checked(
         lambda: inputs.require_work(
-            background_keywords=keywords,
-            background_prompt=prompt,
-            hint="give at least one --keyword category=value or a --prompt",
+            background_keywords=parameters["keywords"], background_prompt=prompt, hint=hint
         )
     )
-    request = _checked(
-        lambda: specs.request(
-            background_keywords=keywords,
-            background_prompt=prompt,
-            relight_strength=relight_strength,
-            seed=seed,
-            only="background",
-        )
-    )
-    settings = RunSettings(
-        out_dir=str(out),
-        timeout_seconds=timeout,
-        max_credits=max_credits,
-        allow_partial=allow_partial,
-        low_credits_threshold=low_credits,
-    )
-
-    def call(source: str, creds: Any) -> Any:
-        from piktid_prefect.flows import edit_backgrounds
-
-        return edit_backgrounds(
-            image=source,
-            keywords=request.background_keywords,
-            prompt=prompt,
-            relight_strength=relight_strength,
-            seed=seed,
-            credentials=creds,
-            **settings.for_flow(edit_backgrounds),
-        )
-
-    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
+    _checked(lambda: specs.request_of("background", parameters))
+    _run_flow("edit_backgrounds", parameters, image, out, credentials_block, verbose)
 
 
 app.command("plan")(cli_credits.plan)

@@ -29,12 +29,10 @@ from piktid_prefect.runtime.results import (
 )
 from piktid_prefect.runtime.stagger import Planned
 from piktid_prefect.tasks.steps import generate_output, upload_image
-from piktid_prefect.wire.errors import is_transient
 
 __all__ = ["Progress", "fan_out", "upload_all"]
 
-# Downloads are safe to repeat: a transient fault is retried here, with backoff.
-_DOWNLOAD_ATTEMPTS = 4
+# Downloads are plain calls on a small pool; the wire layer repeats a transient fault.
 _DOWNLOAD_THREADS = 8
 
 _Future = PrefectFuture[Any] | Future[Any]
@@ -149,7 +147,7 @@ class _Window:
             self.progress.paid_again(result)  # not a cached result of an earlier run
         out_dir = self.settings.out_dir
         self._track(
-            self.downloads.submit(_download, self.credentials, result, out_dir),
+            self.downloads.submit(generation.download, self.credentials, result, out_dir),
             image,
             spec,
         )
@@ -158,17 +156,3 @@ class _Window:
     def _track(self, future: _Future, image: UploadedImage, spec: GenerationSpec) -> None:
         self.stage[future] = (image, spec)
         future.add_done_callback(self.finished.put)
-
-
-def _download(
-    credentials: PiktidCredentials, result: GenerationResult, out_dir: str
-) -> OutputRecord:
-    """Download one result (a plain call, not a task: see :func:`fan_out`)."""
-    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
-        try:
-            return generation.download(credentials, result, out_dir)
-        except Exception as exc:
-            if attempt == _DOWNLOAD_ATTEMPTS or not is_transient(exc):
-                raise
-            time.sleep(2.0 ** (attempt - 1))
-    raise AssertionError("unreachable")

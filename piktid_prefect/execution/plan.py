@@ -48,15 +48,7 @@ def plan_generate_people(
     prompt: str = "",
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.generate_people` with these arguments."""
-    request = specs.request(
-        person_keywords=keywords,
-        person_prompt=prompt,
-        persons=persons,
-        options=options,
-        seed=seed,
-        only="person",
-        hint="give keywords or a prompt describing the person",
-    )
+    request = specs.request_of("person", locals())
     return _plan(credentials, [image], out_dir, max_credits, request)
 
 
@@ -72,14 +64,7 @@ def plan_edit_backgrounds(
     max_credits: int | None = None,
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.edit_backgrounds` with these arguments."""
-    request = specs.request(
-        background_keywords=keywords,
-        background_prompt=prompt,
-        relight_strength=relight_strength,
-        options=options,
-        seed=seed,
-        only="background",
-    )
+    request = specs.request_of("background", locals())
     return _plan(credentials, [image], out_dir, max_credits, request)
 
 
@@ -97,15 +82,7 @@ def plan_batch_variations(
     person_prompt: str = "",
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.batch_variations` with these arguments."""
-    request = specs.request(
-        person_keywords=person_keywords,
-        person_prompt=person_prompt,
-        persons=persons,
-        background_keywords=background_keywords,
-        background_prompt=prompt,
-        relight_strength=relight_strength,
-        seed=seed,
-    )
+    request = specs.request_of("batch", locals())
     files = [str(f) for f in specs.image_files(images)]
     return _plan(credentials, files, out_dir, max_credits, request)
 

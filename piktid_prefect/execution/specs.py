@@ -44,6 +44,7 @@ __all__ = [
     "images_in",
     "readable",
     "request",
+    "request_of",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -201,6 +202,54 @@ def request(
         ),
         seed=seed,
     )
+
+
+RunKind = Literal["person", "background", "batch"]
+# For each kind of run, the request() argument each flow parameter fills: the flows and
+# their plans share parameter names, so both read their request with request_of().
+_PARAMETERS: dict[RunKind, dict[str, str]] = {
+    "person": {
+        "person_keywords": "keywords",
+        "person_prompt": "prompt",
+        "persons": "persons",
+        "options": "options",
+        "seed": "seed",
+    },
+    "background": {
+        "background_keywords": "keywords",
+        "background_prompt": "prompt",
+        "relight_strength": "relight_strength",
+        "options": "options",
+        "seed": "seed",
+    },
+    "batch": {
+        "person_keywords": "person_keywords",
+        "person_prompt": "person_prompt",
+        "persons": "persons",
+        "background_keywords": "background_keywords",
+        "background_prompt": "prompt",
+        "relight_strength": "relight_strength",
+        "seed": "seed",
+    },
+}
+PERSON_HINT = "give keywords or a prompt describing the person"
+
+
+def request_of(
+    kind: RunKind, parameters: Mapping[str, Any], *, hint: str | None = None
+) -> WorkRequest:
+    """The checked request of a ``kind`` flow, read from its parameters by name.
+
+    ``generate_people`` and ``plan_generate_people`` (kind ``"person"``), ``edit_backgrounds``
+    and its plan (``"background"``), ``batch_variations``, its plan and the inbox
+    (``"batch"``) pass their own ``locals()``: one reading, so a plan is its flow's.
+    """
+    arguments = {
+        arg: parameters[name] for arg, name in _PARAMETERS[kind].items() if name in parameters
+    }
+    if kind == "batch":
+        return request(**arguments, hint=hint)
+    return request(**arguments, only=kind, hint=hint or (PERSON_HINT if kind == "person" else None))
 
 
 def _backgrounds_only(

@@ -133,12 +133,7 @@ def process_new_images(
         low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     settings = RunSettings.of(locals())
-    request = specs.request(
-        person_keywords=person_keywords,
-        background_keywords=background_keywords,
-        persons=persons,
-        relight_strength=relight_strength,
-    )
+    request = specs.request_of("batch", locals())
     folder = _local_copy(inbox, storage_block)
     try:
         files = images_in(folder)

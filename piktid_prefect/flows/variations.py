@@ -106,8 +106,7 @@ def generate_people(
 
     Args:
         image: A local image path, or an image uploaded by an earlier step.
-        keywords: e.g. ``[{"Location": "Oceania"}, {"Location": "East Asia"}]``; may be
-            empty when ``prompt`` describes the person.
+        keywords: Location keywords, e.g. ``[{"Location": "Oceania"}]``; none with a ``prompt``.
         persons: "approved" (default), "all", or a list of person ids.
         credentials: PiktidCredentials, a saved block's name, or None (environment).
         out_dir: Folder for the images and ``manifest.json``.
@@ -117,36 +116,22 @@ def generate_people(
         max_in_flight: Bound on generations in flight at once in this process.
         timeout_seconds: How long to wait for each output's notification.
         concurrency_limit: A Prefect global concurrency limit name capping the account.
-        output_retries: How many times an output the server failed (or never reported)
-            is started again in this run — each a paid start, shown in the summary.
-        prompt: Free text describing the new person ("a woman in a red dress"), sent
-            with every keyword, or alone when there is none.
-        max_credits: Never start more than this many paid generations in this run
-            (retries and re-sent lost starts included); None = no cap.
-        allow_partial: When the balance (or ``max_credits``) is short, make the first
-            outputs that fit (images by name; per image persons by id, keywords as given;
-            then backgrounds) and list the rest as ``left_out``, instead of failing
-            before any start.
-        low_credits_threshold: Emit a ``piktid.credits.low`` event (and log a warning)
-            when the balance after the run is under this.
+        output_retries: Paid re-starts of an output the server failed or never reported.
+        prompt: Free text describing the new person, sent with every keyword or alone.
+        max_credits: Cap on this run's paid starts (re-starts and re-sent lost starts too).
+        allow_partial: Short of credits, make the first outputs that fit and list the rest
+            as ``left_out`` instead of failing before any start (the README's "Credits").
+        low_credits_threshold: Warn, and emit ``piktid.credits.low``, when the balance ends
+            under this.
 
     Example:
         ```python
         from piktid_prefect.flows import generate_people
 
-        generate_people("portrait.jpg", [{"Location": "Oceania"}], credentials="my-piktid")
         generate_people("portrait.jpg", prompt="a woman in a red dress", credentials="my-piktid")
         ```
     """
-    request = specs.request(
-        person_keywords=keywords,
-        person_prompt=prompt,
-        persons=persons,
-        options=options,
-        seed=seed,
-        only="person",
-        hint="give keywords or a prompt describing the person",
-    )
+    request = specs.request_of("person", locals())
     settings = RunSettings.of(locals())
     creds = resolve_credentials(credentials)
     return run_stoppable(creds, _one_image(creds, image, request), settings)
@@ -179,14 +164,7 @@ def edit_backgrounds(
         edit_backgrounds("portrait.jpg", [{"nature_landscapes": "Beach"}], relight_strength=0.5)
         ```
     """
-    request = specs.request(
-        background_keywords=keywords,
-        background_prompt=prompt,
-        relight_strength=relight_strength,
-        options=options,
-        seed=seed,
-        only="background",
-    )
+    request = specs.request_of("background", locals())
     # Backgrounds have no person to stagger behind.
     settings = RunSettings.of(locals(), stagger_seconds=0.0)
     creds = resolve_credentials(credentials)
@@ -227,15 +205,7 @@ def batch_variations(
     ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``: as in
     :func:`generate_people` (see the README's "Credits").
     """
-    request = specs.request(
-        person_keywords=person_keywords,
-        person_prompt=person_prompt,
-        persons=persons,
-        background_keywords=background_keywords,
-        background_prompt=prompt,
-        relight_strength=relight_strength,
-        seed=seed,
-    )
+    request = specs.request_of("batch", locals())
     settings = RunSettings.of(locals())
     creds = resolve_credentials(credentials)
     work, rejected = _many_images(creds, images, request, skip=on_bad_image == "skip")

@@ -41,9 +41,9 @@ import httpx
 from pydantic import SecretStr
 
 from piktid_prefect import __version__
-from piktid_prefect.wire import _endpoints, _log_redaction
+from piktid_prefect.wire import _endpoints, _log_redaction, _retry
 from piktid_prefect.wire._auth import PiktidAuth
-from piktid_prefect.wire._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
+from piktid_prefect.wire._retry import AsyncRetryTransport, Attempts, RetryPolicy, RetryTransport
 from piktid_prefect.wire._spec import RequestSpec, Timeouts, to_request
 from piktid_prefect.wire._status import transport_error
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
@@ -185,6 +185,16 @@ def _check_person(upload: UploadResult, person_id: int) -> None:
             f"Person {person_id} of image {upload.image_id} is not approved (too blurry); "
             f"approved persons: {approved}"
         )
+
+
+def _again(
+    attempts: Attempts, policy: RetryPolicy, request: httpx.Request, destination: Destination
+) -> float | None:
+    """A download that broke is sent again within the call's attempts, unless part of it
+    already went to the caller's own file object (it cannot be taken back)."""
+    if destination is not None and not isinstance(destination, (str, os.PathLike)):
+        return None
+    return attempts.again_after_body_error(policy, request)
 
 
 class _Sink:
@@ -401,22 +411,27 @@ class PiktidClient(_ClientCore):
                 binary file object (written to; None returned).
         """
         spec = _endpoints.download(link)
-        sink = _Sink(destination)
-        request = to_request(self._http, spec, self._timeouts)
-        try:
-            response = self._http.send(request, stream=True, auth=None)
+        attempts = Attempts()
+        while True:
+            sink = _Sink(destination)
+            request = to_request(self._http, spec, self._timeouts, attempts)
             try:
-                if response.is_error:
-                    response.read()
-                spec.parse(response, spec, self._auth.secrets)
-                with sink:
-                    for chunk in response.iter_bytes():
-                        sink.write(chunk)
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            raise transport_error(spec, exc) from exc
-        return sink.result
+                response = self._http.send(request, stream=True, auth=None)
+                try:
+                    if response.is_error:
+                        response.read()
+                    spec.parse(response, spec, self._auth.secrets)
+                    with sink:
+                        for chunk in response.iter_bytes():
+                            sink.write(chunk)
+                finally:
+                    response.close()
+                return sink.result
+            except httpx.TransportError as exc:
+                delay = _again(attempts, self._retry, request, destination)
+                if delay is None:
+                    raise transport_error(spec, exc) from exc
+            _retry._sleep(delay)
 
     def close(self) -> None:
         """Close the connections."""
@@ -544,22 +559,27 @@ class AsyncPiktidClient(_ClientCore):
     async def download(self, link: str | ResultLink, destination: Destination = None) -> Any:
         """See :meth:`PiktidClient.download`."""
         spec = _endpoints.download(link)
-        sink = _Sink(destination)
-        request = to_request(self._http, spec, self._timeouts)
-        try:
-            response = await self._http.send(request, stream=True, auth=None)
+        attempts = Attempts()
+        while True:
+            sink = _Sink(destination)
+            request = to_request(self._http, spec, self._timeouts, attempts)
             try:
-                if response.is_error:
-                    await response.aread()
-                spec.parse(response, spec, self._auth.secrets)
-                with sink:
-                    async for chunk in response.aiter_bytes():
-                        sink.write(chunk)
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            raise transport_error(spec, exc) from exc
-        return sink.result
+                response = await self._http.send(request, stream=True, auth=None)
+                try:
+                    if response.is_error:
+                        await response.aread()
+                    spec.parse(response, spec, self._auth.secrets)
+                    with sink:
+                        async for chunk in response.aiter_bytes():
+                            sink.write(chunk)
+                finally:
+                    await response.aclose()
+                return sink.result
+            except httpx.TransportError as exc:
+                delay = _again(attempts, self._retry, request, destination)
+                if delay is None:
+                    raise transport_error(spec, exc) from exc
+            await _retry._asleep(delay)
 
     async def close(self) -> None:
         """Close the connections."""
