@@ -121,8 +121,7 @@ def generate_people(
         max_credits: Cap on this run's paid starts (re-starts and re-sent lost starts too).
         allow_partial: Short of credits, make the first outputs that fit and list the rest
             as ``left_out`` instead of failing before any start (the README's "Credits").
-        low_credits_threshold: Warn, and emit ``piktid.credits.low``, when the balance ends
-            under this.
+        low_credits_threshold: Warn (event ``piktid.credits.low``) if the balance ends below it.
 
     Example:
         ```python

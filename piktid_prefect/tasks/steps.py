@@ -29,7 +29,7 @@ from prefect.context import TaskRunContext
 from prefect.filesystems import WritableFileSystem
 from prefect.logging import get_run_logger
 
-from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
+from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.runtime import credits, generation
 from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
 from piktid_prefect.runtime.results import (
@@ -235,20 +235,21 @@ def generate_output(
         "stagger_plan": stagger,
         "output_retries": output_retries,
     }
-    result = _generate(resolve_credentials(credentials), image, spec, budget, options)
+    result = _generate(credentials, image, spec, budget, options)
     get_run_logger().info("Finished %s in %.1f s", result.job.label, result.seconds)
     emit_generation_event("completed", result.image, spec, result=result)
     return result
 
 
 def _generate(
-    account: PiktidCredentials,
+    credentials: CredentialsLike,
     image: UploadedImage,
     spec: GenerationSpec,
     budget: credits.CreditBudget | None,
     options: dict[str, Any],
 ) -> GenerationResult:
     """Generate, charged to ``budget``; a failure emits its event and rises."""
+    account = resolve_credentials(credentials)
     try:
         try:
             with credits.charged_to(budget):
