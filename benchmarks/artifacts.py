@@ -52,8 +52,8 @@ def _child(args: argparse.Namespace) -> None:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
     from prefect.context import get_run_context
 
+    from piktid_prefect.artifacts.display import RunDisplay
     from piktid_prefect.runtime.results import OutputRecord, UploadedImage
-    from piktid_prefect.ui import RunDisplay
 
     files = sorted(Path(args.files).glob("*.jpg"))
     images = [f"photo{i:03d}" for i in range(-(-args.outputs // VARIATIONS_PER_IMAGE))]
@@ -135,7 +135,7 @@ def main() -> None:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from piktid_prefect.ui import DEFAULT_ARTIFACT_MAX_BYTES
+    from piktid_prefect.artifacts.display import DEFAULT_ARTIFACT_MAX_BYTES
 
     with tempfile.TemporaryDirectory(prefix="piktid-artifact-bench-") as work:
         for n in range(DISTINCT_FILES):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from prefect_dask import DaskTaskRunner
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.flows import batch_variations
 
 if __name__ == "__main__":  # Dask starts its worker processes by importing this file

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from piktid_prefect.inbox import process_new_images
+from piktid_prefect.flows.inbox import process_new_images
 
 __all__ = ["process_new_images"]
 

@@ -4,8 +4,10 @@ Layers, imports pointing down only (see ``docs/design.md``):
 
 - :mod:`piktid_prefect.wire` — the HTTP client, models and input checks; no Prefect.
 - :mod:`piktid_prefect.runtime` — generation, the shared poller, stagger, journal.
-- this package's top modules — the Prefect surface: ``credentials``, ``tasks``,
-  ``async_tasks``, ``flows``, ``fanout``, ``inbox``, ``ui``, ``events``.
+- the Prefect layer, in rooms imported in this order: ``credentials`` (the Block),
+  :mod:`~piktid_prefect.tasks` (tasks, async twins, events), :mod:`~piktid_prefect.artifacts`
+  (what a run shows), :mod:`~piktid_prefect.execution` (a run: settings, specs, preflight,
+  plans, fan-out, steps), :mod:`~piktid_prefect.flows` (the public flows, the inbox).
 - entry points — ``cli``, ``demo``; ``emulator`` is a package of its own.
 
 Names are exported lazily, so ``import piktid_prefect.wire.client`` (or the emulator's
@@ -21,29 +23,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from piktid_prefect.async_tasks import (
-        aawait_notification,
-        adownload_result,
-        agenerate_output,
-        astart_background_edit,
-        astart_person_generation,
-        aupload_image,
-    )
     from piktid_prefect.credentials import PiktidCredentials
-    from piktid_prefect.fanout import FailedOutput, VariationsResult
+    from piktid_prefect.execution.outcome import FailedOutput, VariationsResult
+    from piktid_prefect.execution.plan import (
+        plan_batch_variations,
+        plan_edit_backgrounds,
+        plan_generate_people,
+    )
+    from piktid_prefect.execution.preflight import CreditPlan
     from piktid_prefect.flows import (
         batch_variations,
         edit_backgrounds,
         generate_people,
         person_and_background_variations,
+        process_new_images,
     )
-    from piktid_prefect.inbox import process_new_images
-    from piktid_prefect.plan import (
-        plan_batch_variations,
-        plan_edit_backgrounds,
-        plan_generate_people,
-    )
-    from piktid_prefect.preflight import CreditPlan
     from piktid_prefect.runtime.credits import CreditSummary
     from piktid_prefect.runtime.results import (
         GenerationResult,
@@ -52,6 +46,12 @@ if TYPE_CHECKING:
         UploadedImage,
     )
     from piktid_prefect.tasks import (
+        aawait_notification,
+        adownload_result,
+        agenerate_output,
+        astart_background_edit,
+        astart_person_generation,
+        aupload_image,
         await_notification,
         download_result,
         generate_output,
@@ -91,26 +91,26 @@ _EXPORTS: dict[str, str] = {
             "astart_person_generation",
             "aupload_image",
         ],
-        "piktid_prefect.async_tasks",
+        "piktid_prefect.tasks",
     ),
     "PiktidCredentials": "piktid_prefect.credentials",
-    "FailedOutput": "piktid_prefect.fanout",
-    "VariationsResult": "piktid_prefect.fanout",
+    "FailedOutput": "piktid_prefect.execution.outcome",
+    "VariationsResult": "piktid_prefect.execution.outcome",
     **dict.fromkeys(
         [
             "batch_variations",
             "edit_backgrounds",
             "generate_people",
             "person_and_background_variations",
+            "process_new_images",
         ],
         "piktid_prefect.flows",
     ),
-    "process_new_images": "piktid_prefect.inbox",
     **dict.fromkeys(
         ["plan_batch_variations", "plan_edit_backgrounds", "plan_generate_people"],
-        "piktid_prefect.plan",
+        "piktid_prefect.execution.plan",
     ),
-    "CreditPlan": "piktid_prefect.preflight",
+    "CreditPlan": "piktid_prefect.execution.preflight",
     "CreditSummary": "piktid_prefect.runtime.credits",
     **dict.fromkeys(
         ["GenerationResult", "GenerationSpec", "OutputRecord", "UploadedImage"],

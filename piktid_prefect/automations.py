@@ -33,7 +33,7 @@ from prefect.client.orchestration import get_client
 from prefect.events.schemas.automations import AutomationCore
 from prefect.exceptions import ObjectNotFound
 
-from piktid_prefect.events import CREDITS_LOW_EVENT, OUTPUTS_FAILED_EVENT
+from piktid_prefect.tasks.events import CREDITS_LOW_EVENT, OUTPUTS_FAILED_EVENT
 
 __all__ = [
     "CREDITS_LOW_AUTOMATION",

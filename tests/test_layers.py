@@ -1,4 +1,5 @@
-"""Imports point down the layers only: wire <- runtime <- Prefect surface <- entry points.
+"""Imports point down the layers only: wire <- runtime <- the Prefect layer's rooms
+(credentials <- tasks <- artifacts <- execution <- flows) <- entry points.
 
 Every ``import`` of every module (function-level ones too) is read from the source, so
 a lazy import cannot hide an upward dependency.
@@ -14,7 +15,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "piktid_prefect"
 
 # Lower number = lower layer. A module may import its own layer and the ones below.
-LAYERS = {"wire": 0, "runtime": 1, "surface": 2, "entry": 3}
+# The Prefect layer is seven rooms, each a package but ``credentials`` and ``automations``
+# (one module each).
+ROOMS = ("credentials", "storage", "tasks", "artifacts", "execution", "flows", "automations")
+LAYERS = {
+    "wire": 0,
+    "runtime": 1,
+    **{room: 2 + i for i, room in enumerate(ROOMS)},
+    "entry": 2 + len(ROOMS),
+}
 # The pytest plugin is one too: pytest loads it, and its fixtures start the emulator.
 ENTRY_POINTS = {"piktid_prefect.cli", "piktid_prefect.demo", "piktid_prefect.pytest_plugin"}
 # What the emulator (a package of its own) may use from the library: the wire's vocabulary.
@@ -32,12 +41,14 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> str:
-    for folder in ("wire", "runtime"):
+    for folder in ("wire", "runtime", *ROOMS):
         if module == f"piktid_prefect.{folder}" or module.startswith(f"piktid_prefect.{folder}."):
             return folder
     if module in ENTRY_POINTS or module.startswith(tuple(f"{m}." for m in ENTRY_POINTS)):
         return "entry"
-    return "surface"
+    if module == "piktid_prefect":
+        return "entry"  # the lazy export table names every layer (checked in test_exports)
+    raise AssertionError(f"{module} is in no layer: put it in a room, or name its layer here")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -114,3 +125,13 @@ def test_the_layer_test_can_fail() -> None:
     assert LAYERS[layer_of("piktid_prefect.tasks")] > LAYERS[layer_of("piktid_prefect.wire.client")]
     assert layer_of("piktid_prefect.runtime.generation") == "runtime"
     assert layer_of("piktid_prefect.cli") == "entry"
+    assert LAYERS[layer_of("piktid_prefect.execution.steps")] > LAYERS["artifacts"]
+    assert LAYERS[layer_of("piktid_prefect.flows.inbox")] > LAYERS["execution"]
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("piktid_prefect.utils")
+
+
+def test_the_package_top_holds_no_prefect_module_outside_a_room() -> None:
+    """A new flat module at the top would fall outside the order the rooms give."""
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert top <= {"credentials", "automations", "demo", "pytest_plugin"}, sorted(top)

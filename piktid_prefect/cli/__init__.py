@@ -1,7 +1,7 @@
 """The ``piktid-prefect`` command: run the flows from a shell, start the emulator, or the demo.
 
 Input is checked before Prefect is even imported (with the functions the flows run,
-:mod:`piktid_prefect.inputs`): a typo exits with status 2 and one line naming it, in well
+:mod:`piktid_prefect.execution.inputs`): a typo exits with status 2 and one line naming it, in well
 under a second. A run in which some outputs failed exits with status 1 after writing the
 ones that succeeded. SIGTERM and SIGINT stop a run within seconds (status 143 / 130),
 leaving no child process behind (see :mod:`piktid_prefect.cli._supervisor`).
@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from piktid_prefect import inputs
 from piktid_prefect.cli import _credits as cli_credits
 from piktid_prefect.cli._automations import app as automations_app
 from piktid_prefect.cli._credits import AllowPartial, LowCredits, MaxCredits
@@ -24,6 +23,12 @@ from piktid_prefect.cli._emulator import emulator, emulator_module
 from piktid_prefect.cli._environment import prepare_prefect_environment
 from piktid_prefect.cli._errors import console, fail, first_line, report_error
 from piktid_prefect.cli._serve import serve
+from piktid_prefect.execution import inputs, specs
+from piktid_prefect.execution.settings import (
+    DEFAULT_STAGGER_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    RunSettings,
+)
 from piktid_prefect.wire.errors import InvalidInput
 from piktid_prefect.wire.images import check_base_url
 from piktid_prefect.wire.keywords import parse_keyword_text
@@ -91,9 +96,23 @@ def _credentials(block: str | None) -> Any:
         fail(f"no usable PiktID credentials ({first_line(exc)})")
 
 
+def _settings(
+    out: Path, timeout: float, max_credits: int | None, allow_partial: bool, low: float | None
+) -> dict[str, Any]:
+    """The run settings the commands share, under the flows' parameter names."""
+    settings = RunSettings(
+        out_dir=str(out),
+        timeout_seconds=timeout,
+        max_credits=max_credits,
+        allow_partial=allow_partial,
+        low_credits_threshold=low,
+    )
+    return settings.model_dump(include=set(settings.model_fields_set))
+
+
 def _run_flow(
-    call: Callable[[str, Any], Any],
-    *,
+    name: str,
+    parameters: dict[str, Any],
     image: Path,
     out: Path,
     credentials_block: str | None,
@@ -107,7 +126,13 @@ def _run_flow(
     _check_credentials(credentials_block)
     prepare_prefect_environment(verbose=verbose)
     creds = _credentials(credentials_block)
-    result = _run(lambda: call(source, creds), credentials=creds, verbose=verbose)
+
+    def call() -> Any:
+        from piktid_prefect import flows
+
+        return getattr(flows, name)(image=source, credentials=creds, **parameters)
+
+    result = _run(call, credentials=creds, verbose=verbose)
     print_summary(result, out)
 
 
@@ -204,46 +229,27 @@ def generate_person(
     ] = None,
     stagger: Annotated[
         float, typer.Option("--stagger", help="Seconds between a person's first and next calls.")
-    ] = 15.0,
+    ] = DEFAULT_STAGGER_SECONDS,
     seed: Seed = None,
     credentials_block: Block = None,
-    timeout: Timeout = 600.0,
+    timeout: Timeout = DEFAULT_TIMEOUT_SECONDS,
     verbose: Verbose = False,
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
-    keywords = _checked(lambda: inputs.person_keywords(_parse_keywords(keyword or [])))
-    text = _checked(lambda: inputs.person_prompt(prompt))
-    _checked(
-        lambda: inputs.require_work(
-            person_keywords=keywords,
-            person_prompt=text,
-            hint="give at least one --keyword Location=value or a --prompt",
-        )
-    )
-    _checked(lambda: inputs.person_options(None, seed))
-
-    def call(source: str, creds: Any) -> Any:
-        from piktid_prefect.flows import generate_people
-
-        return generate_people(
-            image=source,
-            keywords=keywords,
-            persons=person or "approved",
-            credentials=creds,
-            out_dir=str(out),
-            seed=seed,
-            stagger_seconds=stagger,
-            timeout_seconds=timeout,
-            prompt=text,
-            max_credits=max_credits,
-            allow_partial=allow_partial,
-            low_credits_threshold=low_credits,
-        )
-
-    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
+    parameters = {
+        "keywords": _parse_keywords(keyword or []),
+        "prompt": prompt,
+        "persons": person or "approved",
+        "seed": seed,
+        "stagger_seconds": stagger,
+        **_settings(out, timeout, max_credits, allow_partial, low_credits),
+    }
+    hint = "give at least one --keyword Location=value or a --prompt"
+    _checked(lambda: specs.request_of("person", parameters, hint=hint))
+    _run_flow("generate_people", parameters, image, out, credentials_block, verbose)
 
 
 @app.command("edit-background")
@@ -260,41 +266,28 @@ def edit_background(
     ] = None,
     seed: Seed = None,
     credentials_block: Block = None,
-    timeout: Timeout = 600.0,
+    timeout: Timeout = DEFAULT_TIMEOUT_SECONDS,
     verbose: Verbose = False,
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
 ) -> None:
     """New backgrounds for IMAGE, once per --keyword (or one for --prompt)."""
-    keywords = _checked(lambda: inputs.background_keywords(_parse_keywords(keyword or [])))
+    parameters = {
+        "keywords": _parse_keywords(keyword or []),
+        "prompt": prompt,
+        "relight_strength": relight_strength,
+        "seed": seed,
+        **_settings(out, timeout, max_credits, allow_partial, low_credits),
+    }
+    hint = "give at least one --keyword category=value or a --prompt"
     _checked(
         lambda: inputs.require_work(
-            background_keywords=keywords,
-            background_prompt=prompt,
-            hint="give at least one --keyword category=value or a --prompt",
+            background_keywords=parameters["keywords"], background_prompt=prompt, hint=hint
         )
     )
-    _checked(lambda: inputs.background_options(None, relight_strength, seed))
-
-    def call(source: str, creds: Any) -> Any:
-        from piktid_prefect.flows import edit_backgrounds
-
-        return edit_backgrounds(
-            image=source,
-            keywords=keywords,
-            prompt=prompt,
-            relight_strength=relight_strength,
-            seed=seed,
-            credentials=creds,
-            out_dir=str(out),
-            timeout_seconds=timeout,
-            max_credits=max_credits,
-            allow_partial=allow_partial,
-            low_credits_threshold=low_credits,
-        )
-
-    _run_flow(call, image=image, out=out, credentials_block=credentials_block, verbose=verbose)
+    _checked(lambda: specs.request_of("background", parameters))
+    _run_flow("edit_backgrounds", parameters, image, out, credentials_block, verbose)
 
 
 app.command("plan")(cli_credits.plan)

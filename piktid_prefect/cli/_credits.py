@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from piktid_prefect import inputs
+from piktid_prefect.execution import inputs
 
 __all__ = [
     "AllowPartial",
@@ -94,7 +94,7 @@ def plan(
 ) -> None:
     """What a run would make and spend: no upload, no start (one GET /me)."""
     from piktid_prefect import cli
-    from piktid_prefect.plan import plan_batch_variations
+    from piktid_prefect.execution.plan import plan_batch_variations
 
     sources = [str(p) for p in images]
     creds = cli._credentials(credentials_block)

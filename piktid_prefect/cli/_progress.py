@@ -1,7 +1,7 @@
 """What the command shows while a flow runs: one live progress bar, or plain lines.
 
 The fan-out logs one record per finished output on the flow run's logger
-(``"%d/%d delivered %s"`` / ``"%d/%d failed: %s"``, see :mod:`piktid_prefect.fanout`).
+(``"%d/%d delivered %s"`` / ``"%d/%d failed: %s"``, see :mod:`piktid_prefect.execution.fanout`).
 A :class:`ProgressReport` is a logging handler on that logger: it reads those records'
 arguments (and the flow run id every run record carries) and draws
 
@@ -185,20 +185,22 @@ def reporting(report: ProgressReport | None) -> Iterator[ProgressReport | None]:
 
 
 def balance_reader(credentials: Callable[[], Any]) -> Callable[[], float | None]:
-    """Reads the account's balance (one client, logged in once); ``None`` on any error.
+    """Reads the account's balance through the runtime's one reader; ``None`` on any error.
 
     Args:
-        credentials: Returns the run's :class:`PiktidCredentials` block.
+        credentials: Returns the run's :class:`PiktidCredentials` block (called once).
     """
     lock = threading.Lock()
-    clients: list[Any] = []
+    accounts: list[Any] = []
 
     def read() -> float | None:
+        from piktid_prefect.runtime import generation
+
         with lock:
             try:
-                if not clients:
-                    clients.append(credentials().get_client())
-                return float(clients[0].me().credits)
+                if not accounts:
+                    accounts.append(credentials())
+                return generation.balance(accounts[0])
             except Exception:
                 return None
 

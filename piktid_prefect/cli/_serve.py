@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.cli._errors import fail, first_line
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.wire.errors import InvalidInput
 from piktid_prefect.wire.keywords import (
     parse_keyword_text,
@@ -62,7 +62,7 @@ def served_deployments(
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
     from piktid_prefect.flows import batch_variations, generate_people
-    from piktid_prefect.inbox import process_new_images
+    from piktid_prefect.flows.inbox import process_new_images
 
     account = {"credentials": credentials, "concurrency_limit": concurrency_limit or None}
     return [

@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 from piktid_prefect.wire.client import PiktidClient
 
-__all__ = ["Account"]
+__all__ = ["AccountAccess"]
 
 
-class Account(Protocol):
-    """An account and how to reach it."""
+class AccountAccess(Protocol):
+    """An account and how to reach it (not :class:`~piktid_prefect.wire.models.Account`,
+    the `GET /me` answer: this is the way in, that is what the account holds)."""
 
     @property
     def account_key(self) -> str:

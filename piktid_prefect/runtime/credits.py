@@ -40,6 +40,7 @@ __all__ = [
     "charged_to",
     "format_credits",
     "ledger",
+    "lost_start_not_charged",
     "not_charged",
     "spend_one",
 ]
@@ -62,7 +63,11 @@ class CreditBudget(BaseModel):
 class CreditSummary(BaseModel):
     """A run's spend, as shown in its summary, table artifact and ``manifest.json``."""
 
-    spent: int = Field(0, description="Credits this run paid (lost start answers counted).")
+    spent: int = Field(
+        0,
+        description="Credits this run paid: a start whose answer was lost counts until it is "
+        "settled as not charged.",
+    )
     starts_sent: int = Field(0, description="Paid starts sent, re-sends included.")
     balance_before: float | None = Field(None, description="Balance read before the run.")
     balance_after: float | None = Field(None, description="Balance read after the run.")
@@ -91,6 +96,7 @@ class RunLedger:
         self._sent = 0
         self._refused = 0
         self._stop: NotEnoughCredits | None = None
+        self._why: str | None = None
 
     @property
     def sent(self) -> int:
@@ -100,7 +106,7 @@ class RunLedger:
 
     @property
     def spent(self) -> int:
-        """Starts sent and not refused: what this run paid (lost answers counted as paid)."""
+        """Starts sent and neither refused nor settled as not charged: what this run paid."""
         with self._lock:
             return self._sent - self._refused
 
@@ -110,14 +116,19 @@ class RunLedger:
         with self._lock:
             return self._stop
 
+    @property
+    def why_stopped(self) -> str | None:
+        """Why new starts are refused, for people (``the run's max_credits (2) is used up``)."""
+        with self._lock:
+            return self._why
+
     def reserve(self) -> None:
         """Count one start about to be sent, or raise if the run may not send it."""
         with self._lock:
             capped = self.max_credits is not None and self._sent >= self.max_credits
             if self._stop is None and capped:
-                self._stop = NotEnoughCredits(
-                    f"not started: the run's max_credits ({self.max_credits}) is used up",
-                    reason="max_credits",
+                self._stop_with(
+                    f"the run's max_credits ({self.max_credits}) is used up", "max_credits"
                 )
             if self._stop is not None:
                 raise NotEnoughCredits(str(self._stop), reason=self._stop.reason)
@@ -128,10 +139,18 @@ class RunLedger:
         with self._lock:
             self._refused += 1
             if isinstance(exc, InsufficientCredits) and self._stop is None:
-                self._stop = NotEnoughCredits(
-                    f"not started: the account ran out of credits mid-run ({exc.message})",
-                    reason="balance",
+                self._stop_with(
+                    f"the account ran out of credits mid-run ({exc.message})", "balance"
                 )
+
+    def settled_not_charged(self) -> None:
+        """A start whose answer was lost was settled as never taken: it cost nothing."""
+        with self._lock:
+            self._refused += 1
+
+    def _stop_with(self, why: str, reason: str) -> None:
+        self._why = why
+        self._stop = NotEnoughCredits(f"not started: {why}", reason=reason)
 
 
 _current: contextvars.ContextVar[RunLedger | None] = contextvars.ContextVar(
@@ -172,6 +191,13 @@ def not_charged(exc: BadRequest) -> None:
     current = _current.get()
     if current is not None:
         current.refused(exc)
+
+
+def lost_start_not_charged() -> None:
+    """A start counted by :func:`spend_one` lost its answer and was settled as not charged."""
+    current = _current.get()
+    if current is not None:
+        current.settled_not_charged()
 
 
 def affordable(

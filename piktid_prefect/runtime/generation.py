@@ -29,7 +29,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
 
 from piktid_prefect.runtime import credits, lost_starts, registry, stagger
-from piktid_prefect.runtime.account import Account
+from piktid_prefect.runtime.account import AccountAccess
 from piktid_prefect.runtime.journal import JobJournal, default_journal
 from piktid_prefect.runtime.lost_starts import StartLedger
 from piktid_prefect.runtime.notifications import NotificationHub
@@ -52,19 +52,20 @@ from piktid_prefect.wire.errors import (
     InvalidConfiguration,
     NotEnoughCredits,
     NotificationTimeout,
+    PiktidError,
     RunStopped,
 )
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
 
 
-def client_for(account: Account) -> PiktidClient:
+def client_for(account: AccountAccess) -> PiktidClient:
     """This process's shared client for the account (httpx clients are thread-safe)."""
     key = (account.account_key, account.base_url, account.timeout_seconds)
     return registry.shared("client", key, account.get_client)
 
 
-def hub_for(account: Account) -> NotificationHub:
+def hub_for(account: AccountAccess) -> NotificationHub:
     """This process's notification poller for the account."""
     hub = registry.shared(
         "hub",
@@ -79,13 +80,13 @@ def hub_for(account: Account) -> NotificationHub:
     return hub
 
 
-def identity(account: Account, image: UploadedImage, spec: GenerationSpec) -> str:
+def identity(account: AccountAccess, image: UploadedImage, spec: GenerationSpec) -> str:
     """The paid-output identity of ``spec`` on ``image`` for this account."""
     return generation_identity(account.account_key, image.sha256, spec)
 
 
 def upload(
-    account: Account,
+    account: AccountAccess,
     image: str | os.PathLike[str] | bytes,
     *,
     name: str | None = None,
@@ -108,11 +109,11 @@ def upload(
     )
 
 
-def _stopped(account: Account) -> threading.Event:
+def _stopped(account: AccountAccess) -> threading.Event:
     return registry.shared("stopped", account.account_key, threading.Event)
 
 
-def stop(account: Account, reason: str) -> None:
+def stop(account: AccountAccess, reason: str) -> None:
     """The run was stopped: no new start on the account in this process, waits end.
 
     The jobs already paid stay in the journal (a re-run within 600 s collects them).
@@ -121,21 +122,38 @@ def stop(account: Account, reason: str) -> None:
     hub_for(account).cancel_all(RunStopped(reason))
 
 
-def resume(account: Account) -> None:
+def resume(account: AccountAccess) -> None:
     """A new run begins: starts are allowed again after an earlier :func:`stop`."""
     _stopped(account).clear()
 
 
-def ledger_for(account: Account) -> StartLedger:
+def ledger_for(account: AccountAccess) -> StartLedger:
     """This process's ledger of starts on the account (see :mod:`.lost_starts`)."""
     return registry.shared("start-ledger", account.account_key, StartLedger)
 
 
-def _balance(account: Account) -> float:
-    return float(client_for(account).me().credits)
+def balance(account: AccountAccess) -> float | None:
+    """The account's credits: one ``GET /me``; None when the answer does not say.
+
+    The package's one balance reader (the preflight, the lost-start ledger and the
+    command's progress line all read through it).
+
+    Raises:
+        PiktidError: The request failed.
+    """
+    me = client_for(account).me()
+    return float(me.credits) if "credits" in me.model_fields_set else None
 
 
-def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:
+def _balance(account: AccountAccess) -> float:
+    """:func:`balance` for the lost-start ledger, to which an unknown balance is a failure."""
+    value = balance(account)
+    if value is None:
+        raise PiktidError("GET /me did not say the balance")
+    return value
+
+
+def start(account: AccountAccess, image: UploadedImage, spec: GenerationSpec) -> GenerationJob:
     """Send one start; an unconfirmed start comes back as a job with ``confirmed=False``."""
     if spec.kind == "person" and spec.person_id is None:
         raise ValueError("a person generation needs a person_id")
@@ -173,14 +191,14 @@ def start(account: Account, image: UploadedImage, spec: GenerationSpec) -> Gener
     return job
 
 
-def wait(account: Account, job: GenerationJob, *, timeout_seconds: float) -> Notification:
+def wait(account: AccountAccess, job: GenerationJob, *, timeout_seconds: float) -> Notification:
     """Wait for ``job``'s notification through the account's shared poller."""
     return hub_for(account).wait(job, timeout_seconds=timeout_seconds)
 
 
 @contextlib.contextmanager
 def _in_flight_slot(
-    account: Account, max_in_flight: int | None, limit_name: str | None
+    account: AccountAccess, max_in_flight: int | None, limit_name: str | None
 ) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if max_in_flight:
@@ -198,7 +216,7 @@ def _in_flight_slot(
 
 
 def generate(
-    account: Account,
+    account: AccountAccess,
     image: UploadedImage,
     spec: GenerationSpec,
     *,
@@ -278,7 +296,7 @@ def generate(
 
 
 def _collect(
-    account: Account,
+    account: AccountAccess,
     image: UploadedImage,
     spec: GenerationSpec,
     job: GenerationJob,
@@ -311,7 +329,7 @@ def _collect(
 
 
 def _start_again(
-    account: Account,
+    account: AccountAccess,
     image: UploadedImage,
     spec: GenerationSpec,
     output_id: str,
@@ -335,7 +353,7 @@ def _result_link(notification: Notification, job: GenerationJob) -> str:
 
 
 def _start_first(
-    account: Account, image: UploadedImage, spec: GenerationSpec, plan: StaggerPlan | None
+    account: AccountAccess, image: UploadedImage, spec: GenerationSpec, plan: StaggerPlan | None
 ) -> GenerationJob:
     """Start and record it in the person's stagger (on failure too: follow-ups go)."""
     try:
@@ -369,7 +387,7 @@ def writable_folder(destination: str | os.PathLike[str]) -> Path:
 
 
 def download(
-    account: Account,
+    account: AccountAccess,
     result: GenerationResult,
     destination: str | os.PathLike[str] | WritableFileSystem,
 ) -> OutputRecord:

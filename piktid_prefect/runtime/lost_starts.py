@@ -39,6 +39,7 @@ from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as wait_futures
 from typing import Literal
 
+from piktid_prefect.runtime import credits
 from piktid_prefect.runtime.notifications import NotificationHub
 from piktid_prefect.wire.errors import PiktidError
 from piktid_prefect.wire.models import GenerationJob, Notification
@@ -215,6 +216,8 @@ def settle(
         if verdict is None or verdict == "charged":
             break  # a result came, or the lost start was paid: its result will come
         ledger.restarted(lost, verdict)
+        if verdict == "not charged":
+            credits.lost_start_not_charged()  # the run's spend: this start cost nothing
         logger.warning(
             "Starting %s once more: its start's answer was lost %.0f s ago and %s",
             lost.label,

@@ -53,12 +53,14 @@ from piktid_prefect.wire.models import NOTIFICATION_ERROR, GenerationJob, Notifi
 if TYPE_CHECKING:
     from piktid_prefect.wire.client import PiktidClient
 
-__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "NotificationHub"]
+__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "DEFAULT_TIMEOUT_SECONDS", "NotificationHub"]
 
 logger = logging.getLogger("piktid_prefect.runtime.notifications")
 
 # PiktID's docs: "a request every 3 seconds at most, to not incur in rate limiting".
 DEFAULT_POLL_INTERVAL_SECONDS = 3.0
+# How long an output's notification is waited for by default: PiktID keeps one 600 s.
+DEFAULT_TIMEOUT_SECONDS = 600.0
 POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
 # How long a consumed notification (its id, its result's link) is remembered: longer
 # than PiktID keeps one (600 s), so a copy still listed is never handed out again.

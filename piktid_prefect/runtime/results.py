@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from piktid_prefect.runtime.credits import CreditSummary
 from piktid_prefect.wire.keywords import keyword_slug
 from piktid_prefect.wire.models import GenerationJob, JobKind, Person
+from piktid_prefect.wire.persons import approved_ids
 
 __all__ = [
     "GenerationResult",
@@ -51,7 +52,7 @@ class UploadedImage(BaseModel):
     @property
     def approved_person_ids(self) -> list[int]:
         """Ids of the persons PiktID can replace."""
-        return [person.id for person in self.persons if person.approve]
+        return approved_ids(self.persons)
 
 
 def with_distinct_names(images: Sequence[UploadedImage]) -> list[UploadedImage]:

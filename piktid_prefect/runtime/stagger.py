@@ -32,6 +32,7 @@ from piktid_prefect.runtime import registry
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage
 
 __all__ = [
+    "DEFAULT_STAGGER_SECONDS",
     "Planned",
     "StaggerPlan",
     "in_stagger_order",
@@ -39,6 +40,10 @@ __all__ = [
     "release",
     "wait_turn",
 ]
+
+
+# PiktID's docs: "A 15 second timeout is encouraged due to internal API limitations".
+DEFAULT_STAGGER_SECONDS = 15.0
 
 
 class StaggerPlan(BaseModel):

@@ -4,6 +4,11 @@ The decision (:func:`should_retry`) and the delay (:meth:`RetryPolicy.delay_seco
 written once; :class:`RetryTransport` and :class:`AsyncRetryTransport` differ only in the
 line that sleeps and the lines that send.
 
+One bound: a call makes at most ``RetryPolicy.max_attempts`` attempts in all. A download
+whose body broke after its status line is sent again by the client (the transport has
+returned by then); its requests share one :class:`Attempts`, so those re-sends count
+against the same bound. Nothing above the wire repeats an HTTP call.
+
 Every request says whether it is safe to repeat through the ``piktid_safe_to_repeat``
 request extension (set by :mod:`piktid_prefect.wire._spec`); a request that does not say is
 treated as unsafe. Safe requests are retried on 429/502/503/504 and on any transport
@@ -26,9 +31,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ATTEMPTS",
     "SAFE_TO_REPEAT",
     "STREAMED",
     "AsyncRetryTransport",
+    "Attempts",
     "RetryPolicy",
     "RetryTransport",
     "parse_retry_after",
@@ -40,6 +47,8 @@ logger = logging.getLogger("piktid_prefect.wire.client")
 SAFE_TO_REPEAT = "piktid_safe_to_repeat"
 # Set on downloads: their body is streamed by the caller, so it is not read here.
 STREAMED = "piktid_streamed"
+# Set on the requests of one call that may be sent more than once by the client.
+ATTEMPTS = "piktid_attempts"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # The server itself says it did not process the request: repeating cannot run it twice.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
@@ -79,6 +88,24 @@ class RetryPolicy(BaseModel):
         backoff = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (retry - 1))
         backoff *= 1.0 + self.jitter * random.uniform(-1.0, 1.0)
         return float(max(backoff, retry_after or 0.0))
+
+
+class Attempts:
+    """The attempts of one call, across its requests, held against ``max_attempts``."""
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def again_after_body_error(self, policy: RetryPolicy, request: httpx.Request) -> float | None:
+        """Seconds before a call whose body broke is made again; None: attempts used up."""
+        return _next_delay(policy, self.made, request, None)
+
+
+def _attempts_of(request: httpx.Request) -> Attempts:
+    shared = request.extensions.get(ATTEMPTS)
+    return shared if isinstance(shared, Attempts) else Attempts()
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -158,9 +185,10 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a multipart body must be re-sendable
-        retry = 0
+        attempts = _attempts_of(request)
         while True:
-            retry += 1
+            attempts.made += 1
+            retry = attempts.made
             try:
                 response = self._transport.handle_request(request)
                 if _reads_body_here(request):
@@ -193,9 +221,10 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()  # a multipart body must be re-sendable
-        retry = 0
+        attempts = _attempts_of(request)
         while True:
-            retry += 1
+            attempts.made += 1
+            retry = attempts.made
             try:
                 response = await self._transport.handle_async_request(request)
                 if _reads_body_here(request):

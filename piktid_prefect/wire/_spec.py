@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from piktid_prefect.wire._retry import SAFE_TO_REPEAT, STREAMED
+from piktid_prefect.wire._retry import ATTEMPTS, SAFE_TO_REPEAT, STREAMED, Attempts
 from piktid_prefect.wire.models_chain import StartedJob
 
 __all__ = ["Parser", "RequestSpec", "TimeoutKind", "Timeouts", "to_request"]
@@ -75,10 +75,18 @@ class RequestSpec(Generic[T]):
 
 
 def to_request(
-    http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any], timeouts: Timeouts
+    http: httpx.Client | httpx.AsyncClient,
+    spec: RequestSpec[Any],
+    timeouts: Timeouts,
+    attempts: Attempts | None = None,
 ) -> httpx.Request:
-    """Build the ``httpx.Request`` of ``spec`` on ``http`` (its base URL and auth apply)."""
+    """Build the ``httpx.Request`` of ``spec`` on ``http`` (its base URL and auth apply).
+
+    ``attempts``: shared by the requests of one call the client may send again.
+    """
     extensions: dict[str, Any] = {SAFE_TO_REPEAT: spec.safe_to_repeat}
+    if attempts is not None:
+        extensions[ATTEMPTS] = attempts
     if spec.timeout == "download":
         # Built apart from the client: result links are public, so no cookie from the
         # client's jar (PiktID may set the refresh token as a cookie). Send with auth=None.

@@ -43,7 +43,7 @@ import httpx
 from pydantic import SecretStr
 
 from piktid_prefect import __version__
-from piktid_prefect.wire import _endpoints, _log_redaction
+from piktid_prefect.wire import _endpoints, _log_redaction, _retry
 from piktid_prefect.wire._auth import PiktidAuth
 from piktid_prefect.wire._chain_client import (
     IDENTITY_NOTIFICATION_NAMES,
@@ -52,7 +52,7 @@ from piktid_prefect.wire._chain_client import (
     ChainChecks,
     SyncChainCalls,
 )
-from piktid_prefect.wire._retry import AsyncRetryTransport, RetryPolicy, RetryTransport
+from piktid_prefect.wire._retry import AsyncRetryTransport, Attempts, RetryPolicy, RetryTransport
 from piktid_prefect.wire._spec import RequestSpec, Timeouts, to_request
 from piktid_prefect.wire._status import transport_error
 from piktid_prefect.wire.errors import InvalidInput, InvalidPerson
@@ -67,6 +67,7 @@ from piktid_prefect.wire.models import (
     UploadOptions,
     UploadResult,
 )
+from piktid_prefect.wire.persons import person_problem
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -182,20 +183,30 @@ class _ClientCore(ChainChecks):
 
 
 def _check_person(upload: UploadResult, person_id: int) -> None:
-    known = [person.id for person in upload.persons]
-    if not known:
+    problem = person_problem(upload.persons, person_id)
+    if problem == "no person":
         raise InvalidPerson(f"No person was detected in image {upload.image_id}")
-    if person_id not in known:
+    if problem == "unknown":
         raise InvalidPerson(
             f"Image {upload.image_id} has no person {person_id}; its persons: "
-            f"{', '.join(map(str, known))}"
+            f"{', '.join(str(person.id) for person in upload.persons)}"
         )
-    if person_id not in upload.approved_person_ids:
+    if problem == "not approved":
         approved = ", ".join(map(str, upload.approved_person_ids)) or "none"
         raise InvalidPerson(
             f"Person {person_id} of image {upload.image_id} is not approved (too blurry); "
             f"approved persons: {approved}"
         )
+
+
+def _again(
+    attempts: Attempts, policy: RetryPolicy, request: httpx.Request, destination: Destination
+) -> float | None:
+    """A download that broke is sent again within the call's attempts, unless part of it
+    already went to the caller's own file object (it cannot be taken back)."""
+    if destination is not None and not isinstance(destination, (str, os.PathLike)):
+        return None
+    return attempts.again_after_body_error(policy, request)
 
 
 class _Sink:
@@ -412,22 +423,27 @@ class PiktidClient(_ClientCore, SyncChainCalls):
                 binary file object (written to; None returned).
         """
         spec = _endpoints.download(link)
-        sink = _Sink(destination)
-        request = to_request(self._http, spec, self._timeouts)
-        try:
-            response = self._http.send(request, stream=True, auth=None)
+        attempts = Attempts()
+        while True:
+            sink = _Sink(destination)
+            request = to_request(self._http, spec, self._timeouts, attempts)
             try:
-                if response.is_error:
-                    response.read()
-                spec.parse(response, spec, self._auth.secrets)
-                with sink:
-                    for chunk in response.iter_bytes():
-                        sink.write(chunk)
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            raise transport_error(spec, exc) from exc
-        return sink.result
+                response = self._http.send(request, stream=True, auth=None)
+                try:
+                    if response.is_error:
+                        response.read()
+                    spec.parse(response, spec, self._auth.secrets)
+                    with sink:
+                        for chunk in response.iter_bytes():
+                            sink.write(chunk)
+                finally:
+                    response.close()
+                return sink.result
+            except httpx.TransportError as exc:
+                delay = _again(attempts, self._retry, request, destination)
+                if delay is None:
+                    raise transport_error(spec, exc) from exc
+            _retry._sleep(delay)
 
     def close(self) -> None:
         """Close the connections."""
@@ -555,22 +571,27 @@ class AsyncPiktidClient(_ClientCore, AsyncChainCalls):
     async def download(self, link: str | ResultLink, destination: Destination = None) -> Any:
         """See :meth:`PiktidClient.download`."""
         spec = _endpoints.download(link)
-        sink = _Sink(destination)
-        request = to_request(self._http, spec, self._timeouts)
-        try:
-            response = await self._http.send(request, stream=True, auth=None)
+        attempts = Attempts()
+        while True:
+            sink = _Sink(destination)
+            request = to_request(self._http, spec, self._timeouts, attempts)
             try:
-                if response.is_error:
-                    await response.aread()
-                spec.parse(response, spec, self._auth.secrets)
-                with sink:
-                    async for chunk in response.aiter_bytes():
-                        sink.write(chunk)
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            raise transport_error(spec, exc) from exc
-        return sink.result
+                response = await self._http.send(request, stream=True, auth=None)
+                try:
+                    if response.is_error:
+                        await response.aread()
+                    spec.parse(response, spec, self._auth.secrets)
+                    with sink:
+                        async for chunk in response.aiter_bytes():
+                            sink.write(chunk)
+                finally:
+                    await response.aclose()
+                return sink.result
+            except httpx.TransportError as exc:
+                delay = _again(attempts, self._retry, request, destination)
+                if delay is None:
+                    raise transport_error(spec, exc) from exc
+            await _retry._asleep(delay)
 
     async def close(self) -> None:
         """Close the connections."""

@@ -11,7 +11,7 @@ import pytest
 
 from piktid_prefect.wire.errors import BadRequest, TransportError
 from piktid_prefect.wire.models import ResultLink
-from tests.client.conftest import SECRET_TOKEN, MockAPI, call
+from tests.client.conftest import FAST_RETRY, SECRET_TOKEN, MockAPI, call
 
 LINK = "https://cdn.test/results/out.jpg?signature=abc"
 BODY = b"\xff\xd8\xff" + b"result" * 1000
@@ -86,3 +86,35 @@ async def test_expired_link_is_an_error_without_the_signed_query(
 async def test_download_is_retried_on_a_transient_status(api: MockAPI, make_client: Any) -> None:
     api.on("GET", "*", httpx.Response(503), httpx.Response(200, content=BODY))
     assert await call(make_client().download(LINK)) == BODY
+
+
+def _broken(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, stream=_BrokenStream())
+
+
+async def test_a_download_whose_body_broke_is_sent_again(
+    api: MockAPI, make_client: Any, tmp_path: Path
+) -> None:
+    api.on("GET", "*", _broken, httpx.Response(200, content=BODY))
+    target = tmp_path / "out.jpg"
+    assert await call(make_client().download(LINK, target)) == target
+    assert target.read_bytes() == BODY
+    assert len(api.requests) == 2
+
+
+async def test_a_download_makes_at_most_max_attempts_in_all(api: MockAPI, make_client: Any) -> None:
+    """Statuses the transport repeats and bodies the client re-sends share one bound."""
+    api.on("GET", "*", httpx.Response(503), _broken)
+    with pytest.raises(TransportError):
+        await call(make_client().download(LINK))
+    assert len(api.requests) == FAST_RETRY.max_attempts
+
+
+async def test_a_download_into_a_file_object_is_not_sent_again_after_its_body_broke(
+    api: MockAPI, make_client: Any
+) -> None:
+    """What reached the caller's file cannot be taken back: the error is the caller's."""
+    api.on("GET", "*", _broken, httpx.Response(200, content=BODY))
+    with pytest.raises(TransportError):
+        await call(make_client().download(LINK, io.BytesIO()))
+    assert len(api.requests) == 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from piktid_prefect.execution.plan import plan_batch_variations
 from piktid_prefect.flows import edit_backgrounds
-from piktid_prefect.plan import plan_batch_variations
 from tests.prefect.helpers import requests_to
 
 BEACH = {"nature_landscapes": "Beach"}
@@ -84,8 +84,8 @@ def test_plan_of_an_image_never_uploaded_cannot_know_its_persons(
 def test_each_flows_plan_finds_the_outputs_that_flow_made(
     account_with, samples, tmp_path, time_scale
 ) -> None:
+    from piktid_prefect.execution.plan import plan_edit_backgrounds, plan_generate_people
     from piktid_prefect.flows import generate_people
-    from piktid_prefect.plan import plan_edit_backgrounds, plan_generate_people
 
     _, creds = account_with(10)
     image = str(samples["astronaut"])
@@ -119,3 +119,31 @@ def test_each_flows_plan_finds_the_outputs_that_flow_made(
     assert [o.status for o in people.outputs] == ["cached"]
     assert [o.status for o in other_strength.outputs] == ["to pay"]  # another paid output
     assert [o.status for o in backgrounds.outputs] == ["cached"]
+
+
+def test_a_prompt_only_person_run_is_planned_as_it_runs(
+    account_with, samples, tmp_path, time_scale
+) -> None:
+    """No keyword, a prompt: the plan and the flow build the same outputs (one per person)."""
+    from piktid_prefect.execution.plan import plan_generate_people
+    from piktid_prefect.flows import generate_people
+
+    _, creds = account_with(10)
+    image = str(samples["astronaut"])
+    prompt = "a woman in a red dress"
+    before = plan_generate_people(image, prompt=prompt, credentials=creds, out_dir=str(tmp_path))
+    generate_people(
+        image=image,
+        prompt=prompt,
+        credentials=creds,
+        out_dir=str(tmp_path),
+        timeout_seconds=600 * time_scale,
+    )
+    after = plan_generate_people(image, prompt=prompt, credentials=creds, out_dir=str(tmp_path))
+    batch = plan_batch_variations(
+        image, person_prompt=prompt, credentials=creds, out_dir=str(tmp_path)
+    )
+
+    assert [(o.kind, o.status) for o in before.outputs] == [("person", "persons unknown")]
+    assert [(o.person, o.status) for o in after.outputs] == [(0, "delivered")]
+    assert [(o.person, o.status) for o in batch.outputs] == [(0, "delivered")]

@@ -31,8 +31,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.demo import sample_images
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 from tests.e2e.conftest import (
     CREDENTIALS_BLOCK,
     PrefectStack,

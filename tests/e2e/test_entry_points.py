@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from piktid_prefect.account_limit import DEFAULT_ACCOUNT_LIMIT
 from piktid_prefect.cli._serve import serve, served_deployments
+from piktid_prefect.execution.account_limit import DEFAULT_ACCOUNT_LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
 

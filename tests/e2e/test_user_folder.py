@@ -37,7 +37,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
-from piktid_prefect import flows, inbox
+from piktid_prefect import flows
 from piktid_prefect.demo import sample_images
 from piktid_prefect.emulator import EmulatorServer
 from tests.e2e.conftest import (
@@ -289,7 +289,7 @@ def test_every_public_flow_validates_its_parameters_when_pickled_by_value() -> N
         flows.edit_backgrounds,
         flows.person_and_background_variations,
         flows.batch_variations,
-        inbox.process_new_images,
+        flows.process_new_images,
     )
     assert sorted(f.name for f in public) == sorted(PUBLIC_FLOWS)
     for flow in public:

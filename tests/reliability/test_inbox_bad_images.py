@@ -13,7 +13,7 @@ from PIL import Image
 
 from piktid_prefect.emulator import EmulatorServer
 from piktid_prefect.flows import batch_variations
-from piktid_prefect.inbox import process_new_images
+from piktid_prefect.flows.inbox import process_new_images
 from piktid_prefect.wire.errors import InvalidPerson
 
 OCEANIA = {"Location": "Oceania"}

@@ -68,6 +68,26 @@ def test_start_refused_by_a_gateway_is_settled_by_the_ledger_not_the_timeout(
     assert stats.requests["POST /edit/generate"] == 2
 
 
+def test_a_lost_start_settled_as_not_charged_is_not_in_the_spend_line(
+    piktid_emulator: EmulatorServer, piktid_account, credentials, samples, tmp_path
+) -> None:
+    """Two starts sent, the first lost and never taken: the run says 1 spent, as charged."""
+    piktid_emulator.set_faults(FaultConfig(seed=0, http_502=1.0, endpoints=("/edit/generate",)))
+    unfault_after_first_start(piktid_emulator, piktid_account.email)
+
+    result = people(
+        samples["astronaut"], credentials, tmp_path, 0.01, timeout_seconds=LONG_TIMEOUT_SECONDS
+    )
+
+    charged = piktid_emulator.stats(piktid_account.email).credits_charged
+    assert charged == 1
+    assert result.credits is not None
+    assert (result.credits.spent, result.credits.starts_sent) == (charged, 2)
+    assert result.credits.line().startswith(f"credits: {charged} spent by this run")
+    before, after = result.credits.balance_before, result.credits.balance_after
+    assert before is not None and after is not None and before - after == charged
+
+
 def test_start_charged_but_unanswered_is_waited_for_not_paid_twice(
     piktid_emulator: EmulatorServer, piktid_account, credentials, samples, tmp_path
 ) -> None:

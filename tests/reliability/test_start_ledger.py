@@ -100,7 +100,7 @@ def test_a_result_two_starts_of_one_output_may_own_does_not_book_the_lost_one_as
     from piktid_prefect.runtime import lost_starts
     from piktid_prefect.runtime.notifications import NotificationHub
     from piktid_prefect.wire.errors import PiktidError
-    from tests.test_notification_hub import FakeClient, result
+    from tests.runtime.test_notification_hub import FakeClient, result
 
     monkeypatch.setenv(lost_starts.WINDOW_ENV, "0.1")  # started again on time alone
     fake = FakeClient()

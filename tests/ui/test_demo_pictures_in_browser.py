@@ -24,8 +24,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from piktid_prefect.artifacts.sheets import sheet_key, variation_label
 from piktid_prefect.runtime.results import Manifest, OutputRecord
-from piktid_prefect.sheets import sheet_key, variation_label
 from tests.helpers.chromium import Page, chromium_path, headless_page
 from tests.helpers.prefect_server import PROJECT_ROOT, PrefectServer, free_port, prefect_server
 

@@ -8,11 +8,11 @@ many outputs finished meanwhile), and a failing artifact call is logged, never r
 the outputs matter more than their display.
 
 Pictures are thumbnails of the downloaded files embedded as ``data:`` URIs (see
-:mod:`piktid_prefect.thumbnails`): they load after the result links are gone. Their cost
+:mod:`piktid_prefect.artifacts.thumbnails`): they load after the result links are gone. Their cost
 is bounded per run by ``PIKTID_ARTIFACT_MAX_BYTES`` (default 2 MB), counted in the
 bytes sent: previews of the first 24 outputs (markdown artifacts, one picture each) take
 at most a quarter of it; the outputs table is always sent whole, at the end, and an
-image's contact sheet (:mod:`piktid_prefect.sheets`) is sent as soon as the last of its
+image's contact sheet (:mod:`piktid_prefect.artifacts.sheets`) is sent as soon as the last of its
 outputs is done, while what is left beside the table fits, so a 1,000-output batch gets
 sheets for the images that finished first and table rows for all. A sheet sent during
 the run is one the user sees sooner, and one fewer that the flow's end waits for.
@@ -39,8 +39,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from piktid_prefect.runtime.results import OutputRecord, UploadedImage
-from piktid_prefect.sheets import (
+from piktid_prefect.artifacts.sheets import (
     MAX_SHEET_VARIATIONS,
     SHEET_THUMBNAIL_SIDE,
     Picture,
@@ -49,13 +48,14 @@ from piktid_prefect.sheets import (
     sheet_markdown,
     variation_label,
 )
-from piktid_prefect.thumbnails import (
+from piktid_prefect.artifacts.thumbnails import (
     THUMBNAIL_MAX_SIDE,
     ReadsPaths,
     ThumbnailUnavailable,
     read_image_bytes,
     thumbnail_data_uri,
 )
+from piktid_prefect.runtime.results import OutputRecord, UploadedImage
 from piktid_prefect.wire.errors import InvalidConfiguration
 
 __all__ = ["DEFAULT_ARTIFACT_MAX_BYTES", "MAX_IMAGE_ARTIFACTS", "RunDisplay", "artifact_max_bytes"]

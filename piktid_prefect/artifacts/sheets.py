@@ -2,7 +2,7 @@
 
 A sheet is a markdown table: the original in the first column, the variations three to
 a row beside it, each labelled person / keyword / seed under its picture. Pictures are
-``data:`` URIs (see :mod:`piktid_prefect.thumbnails`), so the sheet still shows after the
+``data:`` URIs (see :mod:`piktid_prefect.artifacts.thumbnails`), so the sheet still shows after the
 result links are gone. Prefect's UI renders markdown tables, images and ``<br>`` in them.
 
 The artifact key depends only on the image's name, so the sheets of a scheduled

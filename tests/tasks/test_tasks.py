@@ -13,23 +13,24 @@ from PIL import Image
 from prefect import flow
 from prefect.filesystems import LocalFileSystem
 
-from piktid_prefect import async_tasks, tasks
-from piktid_prefect.async_tasks import (
-    aawait_notification,
-    adownload_result,
-    agenerate_output,
-    astart_background_edit,
-    astart_person_generation,
-    aupload_image,
-)
 from piktid_prefect.flows import generate_people
 from piktid_prefect.runtime.results import GenerationSpec
+from piktid_prefect.tasks import async_steps as async_tasks
 from piktid_prefect.tasks import (
     await_notification,
     download_result,
     generate_output,
     start_person_generation,
     upload_image,
+)
+from piktid_prefect.tasks import steps as tasks
+from piktid_prefect.tasks.async_steps import (
+    aawait_notification,
+    adownload_result,
+    agenerate_output,
+    astart_background_edit,
+    astart_person_generation,
+    aupload_image,
 )
 from piktid_prefect.wire.errors import GenerationFailed
 from tests.prefect.helpers import requests_to

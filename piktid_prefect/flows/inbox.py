@@ -6,12 +6,12 @@ even uploaded again. (If the manifest were lost, Prefect's result cache would st
 each paid output from being paid twice.)
 """
 
-# No `from __future__ import annotations`: see piktid_prefect/flows.py (flow.serve()).
+# No `from __future__ import annotations`: see piktid_prefect/flows/variations.py (serve()).
 import hashlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -21,20 +21,25 @@ from prefect.client.schemas.objects import State
 from prefect.settings import PREFECT_UI_URL
 from pydantic import Field
 
-from piktid_prefect import inputs
-from piktid_prefect.account_limit import existing_concurrency_limit
 from piktid_prefect.credentials import CredentialsLike
-from piktid_prefect.fanout import DEFAULT_MAX_IN_FLIGHT, DEFAULT_OUTPUT_RETRIES
-from piktid_prefect.flows import (
+from piktid_prefect.execution import specs
+from piktid_prefect.execution.account_limit import existing_concurrency_limit
+from piktid_prefect.execution.outcome import VariationsResult
+from piktid_prefect.execution.settings import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_OUT_DIR,
+    DEFAULT_OUTPUT_RETRIES,
     DEFAULT_STAGGER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    RunSettings,
+)
+from piktid_prefect.execution.specs import (
     BackgroundKeyword,
     PersonKeyword,
     PersonSelection,
-    VariationsResult,
-    batch_variations,
     images_in,
 )
+from piktid_prefect.flows.variations import batch_variations
 from piktid_prefect.runtime.results import Manifest
 from piktid_prefect.wire.errors import InvalidConfiguration
 
@@ -105,7 +110,7 @@ def process_new_images(
     persons: PersonSelection = "approved",
     relight_strength: Annotated[float, Field(ge=0, le=1)] | None = None,
     credentials: CredentialsLike = None,
-    out_dir: str = "piktid-output",
+    out_dir: str = DEFAULT_OUT_DIR,
     stagger_seconds: Annotated[float, Field(ge=0)] = DEFAULT_STAGGER_SECONDS,
     max_in_flight: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
@@ -127,47 +132,49 @@ def process_new_images(
         timeout_seconds, concurrency_limit, output_retries, max_credits, allow_partial,
         low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
-    logger = get_run_logger()
-    person_kw = inputs.person_keywords(cast(list[dict[str, str]], person_keywords or []))
-    background_kw = inputs.background_keywords(
-        cast(list[dict[str, str]], background_keywords or [])
-    )
-    inputs.require_work(person_keywords=person_kw, background_keywords=background_kw)
+    settings = RunSettings.of(locals())
+    request = specs.request_of("batch", locals())
     folder = _local_copy(inbox, storage_block)
     try:
         files = images_in(folder)
-        new = pending_images(files, out_dir, person_kw, background_kw)
-        logger.info("%d image(s) in %s, %d new", len(files), inbox, len(new))
+        new = pending_images(files, out_dir, request.person_keywords, request.background_keywords)
+        get_run_logger().info("%d image(s) in %s, %d new", len(files), inbox, len(new))
         if not new:
             _summarize_nothing_new(inbox, len(files))
             return VariationsResult(manifest_path=str(Path(out_dir) / "manifest.json"))
-        state: State[VariationsResult] = batch_variations(
-            images=[str(p) for p in new],
-            person_keywords=person_kw,
-            background_keywords=background_kw,
-            persons=persons,
-            relight_strength=relight_strength,
-            credentials=credentials,
-            out_dir=out_dir,
-            stagger_seconds=stagger_seconds,
-            max_in_flight=max_in_flight,
-            timeout_seconds=timeout_seconds,
-            output_retries=output_retries,
-            max_credits=max_credits,
-            allow_partial=allow_partial,
-            low_credits_threshold=low_credits_threshold,
-            # Checked once here: a missing limit gets one warning, in this run.
-            concurrency_limit=existing_concurrency_limit(concurrency_limit),
-            # One unreadable photo, or one without a person, must not block the inbox
-            # forever: it is skipped, listed in manifest.json, and not tried again.
-            on_bad_image="skip",
-            return_state=True,
-        )
+        state = _variations(new, request, relight_strength, credentials, settings)
         _summarize_variations(inbox, len(files), len(new), state)
         return state.result()
     finally:
         if storage_block is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _variations(
+    new: list[Path],
+    request: specs.WorkRequest,
+    relight_strength: float | None,
+    credentials: CredentialsLike,
+    settings: RunSettings,
+) -> State[VariationsResult]:
+    """The batch subflow on the new images, with the inbox run's settings."""
+    # Checked once here: a missing limit gets one warning, in this run.
+    limit = existing_concurrency_limit(settings.concurrency_limit)
+    settings = settings.model_copy(update={"concurrency_limit": limit})
+    state: State[VariationsResult] = batch_variations(
+        images=[str(p) for p in new],
+        person_keywords=request.person_keywords,
+        background_keywords=request.background_keywords,
+        persons=request.persons,
+        relight_strength=relight_strength,
+        credentials=credentials,
+        # One unreadable photo, or one without a person, must not block the inbox
+        # forever: it is skipped, listed in manifest.json, and not tried again.
+        on_bad_image="skip",
+        return_state=True,
+        **settings.for_flow(batch_variations),
+    )
+    return state
 
 
 # --- the summary on the inbox run's own page ---------------------------------------------

@@ -18,9 +18,9 @@ from uuid import uuid4
 import pytest
 from PIL import Image
 
-from piktid_prefect import ui
+from piktid_prefect.artifacts import display as ui
+from piktid_prefect.artifacts.sheets import sheet_key
 from piktid_prefect.runtime.results import OutputRecord, UploadedImage
-from piktid_prefect.sheets import sheet_key
 from piktid_prefect.wire.errors import InvalidConfiguration
 
 ARTIFACT_CALLS = (

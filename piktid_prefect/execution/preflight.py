@@ -16,7 +16,7 @@ another run on the same account may spend them between the check and the starts:
 run then meets a ``402``, stops its new starts at once and fails naming how many outputs
 were not started (see :mod:`piktid_prefect.runtime.credits`).
 
-The ``plan_*`` functions (:mod:`piktid_prefect.plan`) answer "what would this run make
+The ``plan_*`` functions (:mod:`piktid_prefect.execution.plan`) answer "what would this run make
 and cost?" with no upload and no start: images are hashed locally, and the balance is
 read with ``GET /me``. What a plan cannot know: the persons PiktID would detect in an
 image it has not seen. An image uploaded by an earlier run (its upload is still in
@@ -49,7 +49,7 @@ from piktid_prefect.runtime.results import (
     UploadedImage,
     output_filename,
 )
-from piktid_prefect.tasks import (
+from piktid_prefect.tasks.steps import (
     generate_output,
     generation_cache_key,
     upload_cache_key,
@@ -144,16 +144,15 @@ def read_balance(account: PiktidCredentials) -> float | None:
     without the balance check, and a ``402`` would still stop its starts.
     """
     try:
-        me = generation.client_for(account).me()
+        balance = generation.balance(account)
     except AuthenticationFailed:
         raise
     except PiktidError as exc:
         _logger().warning("Could not read the PiktID balance (GET /me): %s", exc)
         return None
-    if "credits" not in me.model_fields_set:
+    if balance is None:
         _logger().warning("GET /me did not say the balance: the run goes on without the check")
-        return None
-    return float(me.credits)
+    return balance
 
 
 def preflight(

@@ -1,18 +1,18 @@
 """Plans: what a flow would make and spend, with no upload and no start.
 
 Each ``plan_*`` function takes its flow's arguments and returns a
-:class:`~piktid_prefect.preflight.CreditPlan`: every output with its status (delivered,
+:class:`~piktid_prefect.execution.preflight.CreditPlan`: every output with its status (delivered,
 cached, to pay, left out for lack of credits, or persons unknown), the credits the run
 would spend, and the balance. Its only request is one ``GET /me``. Inputs are checked
 as the flow checks them (keywords, options, image files), so a plan also tells a bad
 run before it is queued.
 
 What a plan cannot know without an upload: the persons PiktID detects. See
-:mod:`piktid_prefect.preflight` for how such images are planned.
+:mod:`piktid_prefect.execution.preflight` for how such images are planned.
 
 Example:
     ```python
-    from piktid_prefect.plan import plan_batch_variations
+    from piktid_prefect.execution.plan import plan_batch_variations
 
     plan = plan_batch_variations("photos/", person_keywords=[{"Location": "Oceania"}])
     print(plan.line())  # 12 outputs: 4 delivered, 8 to pay; needs 8 credits, ...
@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from piktid_prefect import inputs
 from piktid_prefect.credentials import CredentialsLike, PiktidCredentials, resolve_credentials
-from piktid_prefect.flows import PersonSelection, _background_specs, _image_files, _person_specs
-from piktid_prefect.preflight import CreditPlan, PlannedOutput, local_image, plan_outputs
+from piktid_prefect.execution import specs
+from piktid_prefect.execution.preflight import CreditPlan, PlannedOutput, local_image, plan_outputs
+from piktid_prefect.execution.settings import DEFAULT_OUT_DIR
+from piktid_prefect.execution.specs import PersonSelection, WorkRequest
 from piktid_prefect.runtime.results import GenerationSpec, UploadedImage, with_distinct_names
 from piktid_prefect.wire.errors import InvalidInput
 
@@ -37,18 +38,18 @@ __all__ = ["plan_batch_variations", "plan_edit_backgrounds", "plan_generate_peop
 
 def plan_generate_people(
     image: str,
-    keywords: list[dict[str, str]],
+    keywords: list[dict[str, str]] | None = None,
     persons: PersonSelection = "approved",
     credentials: CredentialsLike = None,
-    out_dir: str = "piktid-output",
+    out_dir: str = DEFAULT_OUT_DIR,
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     max_credits: int | None = None,
+    prompt: str = "",
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.generate_people` with these arguments."""
-    checked = inputs.person_keywords(keywords)
-    opts = inputs.person_options(options, seed)
-    return _plan(credentials, [image], out_dir, max_credits, people=(checked, persons, seed, opts))
+    request = specs.request_of("person", locals())
+    return _plan(credentials, [image], out_dir, max_credits, request)
 
 
 def plan_edit_backgrounds(
@@ -58,16 +59,13 @@ def plan_edit_backgrounds(
     relight_strength: float | None = None,
     seed: int | None = None,
     credentials: CredentialsLike = None,
-    out_dir: str = "piktid-output",
+    out_dir: str = DEFAULT_OUT_DIR,
     options: dict[str, Any] | None = None,
     max_credits: int | None = None,
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.edit_backgrounds` with these arguments."""
-    checked = inputs.background_keywords(keywords)
-    opts = inputs.background_options(options, relight_strength, seed)
-    return _plan(
-        credentials, [image], out_dir, max_credits, backgrounds=(checked, prompt, seed, opts)
-    )
+    request = specs.request_of("background", locals())
+    return _plan(credentials, [image], out_dir, max_credits, request)
 
 
 def plan_batch_variations(
@@ -79,33 +77,14 @@ def plan_batch_variations(
     relight_strength: float | None = None,
     seed: int | None = None,
     credentials: CredentialsLike = None,
-    out_dir: str = "piktid-output",
+    out_dir: str = DEFAULT_OUT_DIR,
     max_credits: int | None = None,
+    person_prompt: str = "",
 ) -> CreditPlan:
     """The plan of :func:`~piktid_prefect.flows.batch_variations` with these arguments."""
-    person_kw = inputs.person_keywords(person_keywords or [])
-    background_kw = inputs.background_keywords(background_keywords or [])
-    inputs.require_work(
-        person_keywords=person_kw, background_keywords=background_kw, background_prompt=prompt
-    )
-    person_opts = inputs.person_options(None, seed)
-    files = [str(f) for f in _image_files(images)]
-    return _plan(
-        credentials,
-        files,
-        out_dir,
-        max_credits,
-        people=(person_kw, persons, seed, person_opts) if person_kw else None,
-        backgrounds=(
-            (background_kw, prompt, seed, inputs.background_options(None, relight_strength, seed))
-            if background_kw or prompt
-            else None
-        ),
-    )
-
-
-_People = tuple[list[dict[str, str]], PersonSelection, int | None, dict[str, Any]]
-_Backgrounds = tuple[list[dict[str, str]], str, int | None, dict[str, Any]]
+    request = specs.request_of("batch", locals())
+    files = [str(f) for f in specs.image_files(images)]
+    return _plan(credentials, files, out_dir, max_credits, request)
 
 
 def _plan(
@@ -113,30 +92,21 @@ def _plan(
     files: Sequence[str],
     out_dir: str,
     max_credits: int | None,
-    *,
-    people: _People | None = None,
-    backgrounds: _Backgrounds | None = None,
+    request: WorkRequest,
 ) -> CreditPlan:
     account = resolve_credentials(credentials)
     work: list[tuple[UploadedImage, GenerationSpec]] = []
     unknown: list[PlannedOutput] = []
-    for image, known in _images(account, files, people[1] if people else "approved"):
-        if people is not None:
-            keywords, persons, seed, options = people
-            if known:
-                specs = _person_specs(image, keywords, persons, seed, options)
-                work.extend((image, s) for s in specs)
-            else:
-                unknown.extend(
-                    PlannedOutput(
-                        image=image.name, kind="person", keyword=k, status="persons unknown"
-                    )
-                    for k in keywords
-                )
-        if backgrounds is not None:
-            keywords, prompt, seed, options = backgrounds
-            specs = _background_specs(image, keywords, prompt, seed, options)
-            work.extend((image, s) for s in specs)
+    for image, known in _images(account, files, request.persons):
+        if request.people and known:
+            work.extend((image, s) for s in request.person_specs(image))
+        elif request.people:  # counted once per person output a single person would have
+            unknown.extend(
+                PlannedOutput(image=image.name, kind="person", keyword=k, status="persons unknown")
+                for k in request.person_variants
+            )
+        if request.backgrounds:
+            work.extend((image, s) for s in request.background_specs(image))
     return plan_outputs(account, work, out_dir, max_credits=max_credits, unknown=unknown)
 
 

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # Long side of a preview: big enough to judge one output; ~15-25 KB as a data: URI for
-# the demo's photos (contact sheets use smaller ones, see piktid_prefect.sheets).
+# the demo's photos (contact sheets use smaller ones, see piktid_prefect.artifacts.sheets).
 THUMBNAIL_MAX_SIDE = 320
 # JPEG quality 70 keeps faces recognisable at a third of quality 95's bytes.
 _JPEG_QUALITY = 70

@@ -4,6 +4,10 @@ Steps (compose them in your own flows):
     upload_image -> start_person_generation / start_background_edit -> await_notification
     -> download_result
 
+Retries: no task here is retried by Prefect. HTTP calls are repeated in one place, the
+wire layer's retry transport, with one bound on the attempts of each call; a task retry
+on top multiplied it (up to 20 attempts for one upload).
+
 Credit safety: :func:`generate_output` is start + wait as one task whose cache key is the
 generation's identity (image content hash, person, keyword, options incl. seed, prompt,
 account). A completed output is never paid again, whatever flow run asks for it; an
@@ -24,12 +28,10 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 from prefect.filesystems import WritableFileSystem
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
-from piktid_prefect._twins import declared_task
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
-from piktid_prefect.events import emit_generation_event
 from piktid_prefect.runtime import credits, generation
+from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
@@ -37,6 +39,8 @@ from piktid_prefect.runtime.results import (
     UploadedImage,
 )
 from piktid_prefect.runtime.stagger import StaggerPlan
+from piktid_prefect.tasks._twins import declared_task
+from piktid_prefect.tasks.events import emit_generation_event
 from piktid_prefect.wire.errors import ImageNotFound, is_transient
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models import GenerationJob, Notification
@@ -52,24 +56,16 @@ __all__ = [
 
 # PiktID deletes uploads after 24 h: expire our record of one well before that.
 UPLOAD_CACHE_EXPIRATION = timedelta(hours=23)
-DEFAULT_TIMEOUT_SECONDS = 600.0
 
 
 def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect ``retry_condition_fn``: retry only 429/5xx/transport failures."""
+    """Prefect ``retry_condition_fn``: a caller's ``with_options(retries=N)`` repeats only
+    429/5xx/transport failures (the tasks themselves have no retries: see above)."""
     try:
         state.result()
     except Exception as exc:
         return is_transient(exc)
     return False
-
-
-transient_retries: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_on_transient,
-}
 
 
 def upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -88,7 +84,7 @@ def upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     cache_expiration=UPLOAD_CACHE_EXPIRATION,
     persist_result=True,
     cache_result_in_memory=False,
-    **transient_retries,
+    retry_condition_fn=retry_on_transient,
 )
 def upload_image(
     credentials: CredentialsLike,
@@ -199,7 +195,7 @@ def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) ->
     # not thread-safe: past 1,000 outputs, concurrent task runs evicting at once failed a
     # commit ("An error was encountered while committing transaction", 1 in 5,088).
     cache_result_in_memory=False,
-    **transient_retries,
+    retry_condition_fn=retry_on_transient,
 )
 def generate_output(
     credentials: CredentialsLike,
@@ -232,7 +228,6 @@ def generate_output(
         budget: The run whose ``max_credits`` every start of this output counts against
             (see :mod:`piktid_prefect.runtime.credits`).
     """
-    account = resolve_credentials(credentials)
     options: dict[str, Any] = {
         "timeout_seconds": timeout_seconds,
         "max_in_flight": max_in_flight,
@@ -240,10 +235,25 @@ def generate_output(
         "stagger_plan": stagger,
         "output_retries": output_retries,
     }
+    result = _generate(credentials, image, spec, budget, options)
+    get_run_logger().info("Finished %s in %.1f s", result.job.label, result.seconds)
+    emit_generation_event("completed", result.image, spec, result=result)
+    return result
+
+
+def _generate(
+    credentials: CredentialsLike,
+    image: UploadedImage,
+    spec: GenerationSpec,
+    budget: credits.CreditBudget | None,
+    options: dict[str, Any],
+) -> GenerationResult:
+    """Generate, charged to ``budget``; a failure emits its event and rises."""
+    account = resolve_credentials(credentials)
     try:
         try:
             with credits.charged_to(budget):
-                result = generation.generate(account, image, spec, **options)
+                return generation.generate(account, image, spec, **options)
         except ImageNotFound:
             # PiktID forgot the image (uploads live 24 h): nothing was paid. This task
             # owns uploads: upload again, past the upload cache, and start once more.
@@ -253,19 +263,16 @@ def generate_output(
                 account, image.source, name=image.name
             )
             with credits.charged_to(budget):
-                result = generation.generate(account, image, spec, **options)
+                return generation.generate(account, image, spec, **options)
     except Exception as exc:
         emit_generation_event("failed", image, spec, error=exc)
         raise
-    get_run_logger().info("Finished %s in %.1f s", result.job.label, result.seconds)
-    emit_generation_event("completed", result.image, spec, result=result)
-    return result
 
 
 @declared_task(
     name="piktid-download-result",
     task_run_name="download {result.spec.keyword}",
-    **transient_retries,
+    retry_condition_fn=retry_on_transient,
 )
 def download_result(
     credentials: CredentialsLike,

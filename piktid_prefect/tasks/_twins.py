@@ -4,7 +4,7 @@
 :func:`async_twin` builds the ``a*`` task with the same name, caching, retries and
 parameters, whose body runs the sync body off the event loop. Adding a task means
 writing it once in :mod:`piktid_prefect.tasks` and one line in
-:mod:`piktid_prefect.async_tasks`.
+:mod:`piktid_prefect.tasks.async_steps`.
 """
 
 from __future__ import annotations

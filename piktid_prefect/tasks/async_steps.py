@@ -9,7 +9,7 @@ Example:
     ```python
     import asyncio
     from prefect import flow
-    from piktid_prefect.async_tasks import aupload_image
+    from piktid_prefect.tasks.async_steps import aupload_image
 
     @flow
     async def my_flow():
@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import asyncio
 
-from piktid_prefect import tasks
-from piktid_prefect._twins import async_twin
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.runtime import generation
+from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
+from piktid_prefect.tasks import steps as tasks
+from piktid_prefect.tasks._twins import async_twin
 from piktid_prefect.wire.models import GenerationJob, Notification
 
 __all__ = [
@@ -44,7 +45,7 @@ async def _await_on_poller(
     credentials: CredentialsLike,
     job: GenerationJob,
     *,
-    timeout_seconds: float = tasks.DEFAULT_TIMEOUT_SECONDS,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> Notification:
     hub = generation.hub_for(resolve_credentials(credentials))
     return await asyncio.wrap_future(hub.submit(job, timeout_seconds=timeout_seconds))

@@ -10,9 +10,15 @@ import pytest
 from PIL import Image
 from prefect.types.names import raise_on_name_alphanumeric_dashes_only
 
+from piktid_prefect.artifacts.sheets import (
+    SHEET_COLUMNS,
+    Picture,
+    sheet_key,
+    sheet_markdown,
+    variation_label,
+)
+from piktid_prefect.artifacts.thumbnails import ThumbnailUnavailable, thumbnail_data_uri
 from piktid_prefect.runtime.results import OutputRecord
-from piktid_prefect.sheets import SHEET_COLUMNS, Picture, sheet_key, sheet_markdown, variation_label
-from piktid_prefect.thumbnails import ThumbnailUnavailable, thumbnail_data_uri
 
 
 def jpeg(size: tuple[int, int], orientation: int | None = None) -> bytes:
