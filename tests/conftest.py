@@ -24,10 +24,14 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def pytest_configure(config: object) -> None:
-    """Keep the journal of started generations inside the test session's temp area."""
+    """Keep the journal of started generations inside the test session's temp area.
+
+    Each pytest-xdist worker gets its own (a worker inherits the controller's variables).
+    """
     import tempfile
 
-    os.environ.setdefault("PIKTID_JOURNAL_DIR", tempfile.mkdtemp(prefix="piktid-journal-"))
+    if os.environ.get("PYTEST_XDIST_WORKER") or "PIKTID_JOURNAL_DIR" not in os.environ:
+        os.environ["PIKTID_JOURNAL_DIR"] = tempfile.mkdtemp(prefix="piktid-journal-")
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -22,6 +22,7 @@ __all__ = ["child_pids", "stop_children"]
 
 _POLL_SECONDS = 0.05
 _PS_TIMEOUT_SECONDS = 5.0
+_KILL_WAIT_SECONDS = 2.0
 
 
 def child_pids(parent: int | None = None) -> list[int]:
@@ -91,7 +92,12 @@ def stop_children(grace_seconds: float = 3.0) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        _alive(pid)
+    # SIGKILL is delivered asynchronously: reap what it ended (bounded; it cannot be caught).
+    deadline = time.monotonic() + _KILL_WAIT_SECONDS
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        if pids:
+            time.sleep(_POLL_SECONDS)
 
 
 def _alive(pid: int) -> bool:

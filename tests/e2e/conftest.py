@@ -94,14 +94,13 @@ def start_server(
     return PrefectStack(api_url, env, home, account, piktid_emulator), server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_stack(
     tmp_path_factory: pytest.TempPathFactory, piktid_emulator: EmulatorServer
 ) -> Iterator[PrefectStack]:
     """Server + block + work pool + ``prefect deploy --all`` + a worker, torn down after.
 
-    One for the session: every module that asks for it shares it (tests leave it as they
-    found it: a paused deployment resumed, automations deleted).
+    One per module: with pytest-xdist the modules run on different workers at once.
     """
     home = tmp_path_factory.mktemp("prefect-home")
     # Only the runs the tests trigger: the 15-minute schedule must not add its own.

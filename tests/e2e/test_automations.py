@@ -19,7 +19,12 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from piktid_prefect.automations import CREDITS_LOW_AUTOMATION, OUTPUTS_FAILED_AUTOMATION
 from piktid_prefect.demo import sample_images
 from piktid_prefect.emulator import FaultConfig
-from tests.e2e.conftest import CLI_TIMEOUT_SECONDS, PrefectStack
+from tests.e2e.conftest import (
+    CLI_TIMEOUT_SECONDS,
+    CREDENTIALS_BLOCK,
+    PrefectStack,
+    save_credentials_block,
+)
 from tests.e2e.test_deployments import api, fast, trigger, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +95,11 @@ def test_install_and_both_automations_act_on_real_runs(
     prefect_stack: PrefectStack, hook: Hook, tmp_path: Path
 ) -> None:
     emulator = prefect_stack.emulator
+    # An account of its own: the session's server and its account serve other modules,
+    # whose outputs this test's would otherwise turn into cache hits.
+    account = emulator.create_account(credits=1_000)
+    block = f"{CREDENTIALS_BLOCK}-automations"
+    save_credentials_block(prefect_stack, account, block)
     save_webhook_block(prefect_stack, hook.url)
     installed = run_in(
         prefect_stack,
@@ -117,6 +127,7 @@ def test_install_and_both_automations_act_on_real_runs(
                         image=image,
                         keywords=[{"Location": "Oceania"}],
                         out_dir=str(tmp_path / "low"),
+                        credentials=block,
                         low_credits_threshold=1_000_000,
                     ),
                 ).id,
@@ -135,6 +146,7 @@ def test_install_and_both_automations_act_on_real_runs(
                             image=image,
                             keywords=[{"Location": "Africa"}],
                             out_dir=str(tmp_path / "failing"),
+                            credentials=block,
                             output_retries=0,
                         ),
                     ).id,
