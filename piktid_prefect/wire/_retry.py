@@ -72,7 +72,13 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_attempts: int = Field(default=5, ge=1, description="Attempts in total, the first included.")
+    # The one bound on a call's attempts (no layer above repeats a call). Ten: a download
+    # of an output already paid for keeps trying for about two minutes of backoff
+    # (0.5 s doubling to 30 s); at five, a run with 40 % of requests faulted lost about
+    # one run in six to a download that failed five times (tests/flows/test_flows.py).
+    max_attempts: int = Field(
+        default=10, ge=1, description="Attempts in total, the first included."
+    )
     base_delay_seconds: float = Field(
         default=0.5, ge=0.0, description="Delay before the first retry."
     )
