@@ -60,20 +60,25 @@ _NOTIFICATION_BODY = (
 # then *ran* the inbox when credits were low (seen with Prefect 3.8.8 and 3.9.1).
 
 
+def _each(event: str, resources: str) -> EventTrigger:
+    """Fires once for each ``event`` of a resource matching ``resources``."""
+    return EventTrigger(
+        type="event",
+        expect={event},
+        match={"prefect.resource.id": resources},
+        posture=Posture.Reactive,
+        threshold=1,
+        within=timedelta(0),
+    )
+
+
 def credits_low_pauses(deployment_id: UUID, deployment_name: str) -> AutomationCore:
     """Pause ``deployment_id`` when any run reports the account's credits low."""
     return AutomationCore(
         name=CREDITS_LOW_AUTOMATION.format(deployment=deployment_name),
         description="Stops scheduled PiktID work that the account can no longer pay for; "
         "resume the deployment by hand after buying credits.",
-        trigger=EventTrigger(
-            type="event",
-            expect={CREDITS_LOW_EVENT},
-            match={"prefect.resource.id": "piktid.account.*"},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        ),
+        trigger=_each(CREDITS_LOW_EVENT, "piktid.account.*"),
         actions=[
             PauseDeployment(type="pause-deployment", source="selected", deployment_id=deployment_id)
         ],
@@ -85,14 +90,7 @@ def outputs_failed_notifies(block_document_id: UUID, block_name: str) -> Automat
     return AutomationCore(
         name=OUTPUTS_FAILED_AUTOMATION.format(block=block_name),
         description="One notification per PiktID run in which some outputs failed.",
-        trigger=EventTrigger(
-            type="event",
-            expect={OUTPUTS_FAILED_EVENT},
-            match={"prefect.resource.id": "piktid.run.*"},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        ),
+        trigger=_each(OUTPUTS_FAILED_EVENT, "piktid.run.*"),
         actions=[
             SendNotification(
                 type="send-notification",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.objects import FlowRun
 
 from piktid_prefect.automations import CREDITS_LOW_AUTOMATION, OUTPUTS_FAILED_AUTOMATION
 from piktid_prefect.demo import sample_images
@@ -116,41 +117,30 @@ def test_install_and_both_automations_act_on_real_runs(
         with api(prefect_stack) as client:
             names = [a.name for a in client.read_automations()]
             assert not client.read_deployment_by_name(INBOX).paused
-            # A run that leaves the balance (1,000) under its threshold: credits low.
-            (low,) = wait_for(
-                client,
-                trigger(
+
+            def run_people(location: str, **parameters: Any) -> FlowRun:
+                run = trigger(
                     client,
                     PEOPLE,
                     fast(
                         prefect_stack,
                         image=image,
-                        keywords=[{"Location": "Oceania"}],
-                        out_dir=str(tmp_path / "low"),
+                        keywords=[{"Location": location}],
+                        out_dir=str(tmp_path / location),
                         credentials=block,
-                        low_credits_threshold=1_000_000,
+                        **parameters,
                     ),
-                ).id,
-            )
+                )
+                (done,) = wait_for(client, run.id)
+                return done
+
+            # A run that leaves the balance (1,000) under its threshold: credits low.
+            low = run_people("Oceania", low_credits_threshold=1_000_000)
             eventually(lambda: client.read_deployment_by_name(INBOX).paused, "inbox not paused")
             # A run whose every generation ends in an error notification.
             emulator.set_faults(FaultConfig(error_notification=1.0))
             try:
-                (failing,) = wait_for(
-                    client,
-                    trigger(
-                        client,
-                        PEOPLE,
-                        fast(
-                            prefect_stack,
-                            image=image,
-                            keywords=[{"Location": "Africa"}],
-                            out_dir=str(tmp_path / "failing"),
-                            credentials=block,
-                            output_retries=0,
-                        ),
-                    ).id,
-                )
+                failing = run_people("Africa", output_retries=0)
             finally:
                 emulator.set_faults(FaultConfig())
             (note,) = eventually(lambda: list(hook.bodies), "no notification")
