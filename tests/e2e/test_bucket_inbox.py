@@ -248,8 +248,5 @@ def test_a_scheduled_bucket_inbox_survives_a_killed_worker_and_pays_once_per_out
     # The kill was mid-run: machine-a had paid for some outputs, machine-b for the rest.
     assert len(zombies) == 1
     assert 0 < charged_at_kill < stats.credits_charged
-    print(
-        f"\noutputs {len(listed)}, charged {stats.credits_charged}, at the kill {charged_at_kill}"
-    )
     for home in (tmp_path / "machine-a", tmp_path / "machine-b"):
         assert not (home / ".piktid-prefect").exists()
