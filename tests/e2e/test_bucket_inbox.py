@@ -44,14 +44,17 @@ from tests.e2e.conftest import (
     CLI_TIMEOUT_SECONDS,
     PrefectStack,
     save_credentials_block,
-    start_process,
     start_server,
     stop_process,
 )
 from tests.e2e.test_deployments import api
 from tests.helpers.moto_s3 import MotoS3, moto_s3
-from tests.helpers.prefect_server import PREFECT, PROJECT_ROOT
-from tests.postgres.test_two_machines import process_tree
+from tests.helpers.prefect_server import PROJECT_ROOT
+from tests.postgres.test_two_machines import (
+    process_tree,
+    save_shared_block,
+    start_worker,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
@@ -63,7 +66,6 @@ SCHEDULE_SECONDS = 20
 LOCATIONS = [{"Location": "Oceania"}, {"Location": "East Asia"}]
 DEADLINE_SECONDS = 400.0
 BUCKET_BLOCK = "piktid-photos"
-SHARED_BLOCK = "piktid-results"
 CREDENTIALS = "piktid-bucket"
 
 
@@ -114,15 +116,14 @@ def run_python(stack: PrefectStack, script: str) -> None:
 def save_blocks(stack: PrefectStack, s3: MotoS3, bucket: str, shared: Path) -> None:
     run_python(
         stack,
-        "from prefect.filesystems import LocalFileSystem\n"
         "from prefect_aws import AwsCredentials, S3Bucket\n"
         "from prefect_aws.client_parameters import AwsClientParameters\n"
         "creds = AwsCredentials(aws_access_key_id='testing', aws_secret_access_key='testing',"
         " region_name='us-east-1', aws_client_parameters=AwsClientParameters("
         f"endpoint_url={s3.endpoint_url!r}, config={{'s3': {{'addressing_style': 'path'}}}}))\n"
-        f"S3Bucket(bucket_name={bucket!r}, credentials=creds).save({BUCKET_BLOCK!r})\n"
-        f"LocalFileSystem(basepath={str(shared)!r}).save({SHARED_BLOCK!r})\n",
+        f"S3Bucket(bucket_name={bucket!r}, credentials=creds).save({BUCKET_BLOCK!r})\n",
     )
+    save_shared_block(stack, shared)
 
 
 def deploy_inbox(stack: PrefectStack, folder: Path) -> None:
@@ -152,20 +153,6 @@ def deploy_inbox(stack: PrefectStack, folder: Path) -> None:
     path.write_text(json.dumps({**spec, "deployments": [deployment]}))  # JSON is YAML
     stack.cli("work-pool", "create", "piktid", "--type", "process")
     stack.cli("deploy", "--all", "--prefect-file", str(path), cwd=PROJECT_ROOT)
-
-
-def start_worker(stack: PrefectStack, home: Path) -> subprocess.Popen[bytes]:
-    """A worker on its own machine: own HOME; shared server, bucket and result storage."""
-    home.mkdir()
-    env = {
-        **stack.env,
-        "HOME": str(home),
-        "PREFECT_HOME": str(home / ".prefect"),
-        "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"local-file-system/{SHARED_BLOCK}",
-    }
-    for name in ("PIKTID_JOURNAL_DIR", "PREFECT_LOCAL_STORAGE_PATH"):
-        env.pop(name, None)
-    return start_process([PREFECT, "worker", "start", "--pool", "piktid"], env, home / "worker.log")
 
 
 def objects(s3: MotoS3, bucket: str, prefix: str) -> list[str]:

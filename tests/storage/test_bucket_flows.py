@@ -7,6 +7,7 @@ what reached the object store is counted from moto's own access log.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from piktid_prefect.emulator import EmulatorServer
 from piktid_prefect.flows import batch_variations
 from piktid_prefect.flows.inbox import process_new_images
 from piktid_prefect.storage import MANIFEST_NAME
-from tests.helpers.moto_s3 import MotoS3
+from tests.helpers.moto_s3 import MotoS3, S3Request
 
 OCEANIA = {"Location": "Oceania"}
 PHOTOS = ("astronaut", "grace_hopper")
@@ -27,140 +28,145 @@ def _on_the_prefect_harness(prefect_harness: Path) -> None:
     """The flows run through the suite's shared Prefect harness (the block is saved there)."""
 
 
+@dataclass
+class Studio:
+    """A bucket with a saved ``S3Bucket`` block, an emulator account, and the flows on them."""
+
+    moto: MotoS3
+    bucket: str
+    block: str
+    samples: dict[str, Path]
+    credentials: Any
+    emulator: EmulatorServer
+    email: str
+    time_scale: float
+
+    def put_photos(self, *stems: str) -> None:
+        for stem in stems:
+            body = self.samples[stem].read_bytes()
+            self.moto.client().put_object(Bucket=self.bucket, Key=f"inbox/{stem}.jpg", Body=body)
+
+    def keys(self, prefix: str) -> set[str]:
+        listed = self.moto.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return {o["Key"] for o in listed.get("Contents", [])}
+
+    def manifest(self) -> dict[str, Any]:
+        got = self.moto.client().get_object(Bucket=self.bucket, Key=f"out/{MANIFEST_NAME}")
+        return dict(json.loads(got["Body"].read()))
+
+    def charged(self) -> int:
+        return int(self.emulator.stats(self.email).credits_charged)
+
+    def requests_during(self, run: Any) -> tuple[Any, list[S3Request]]:
+        self.moto.settle()
+        mark = self.moto.mark()
+        result = run()
+        self.moto.settle()
+        return result, self.moto.since(mark, self.bucket)
+
+    def timing(self) -> dict[str, Any]:
+        return {
+            "credentials": self.credentials,
+            "stagger_seconds": 15.0 * self.time_scale,
+            "timeout_seconds": 600.0 * self.time_scale,
+        }
+
+    def run_inbox(self) -> Any:
+        return process_new_images(
+            inbox="inbox",
+            storage_block=self.block,
+            person_keywords=[OCEANIA],
+            out_dir="out",
+            output_storage_block=self.block,
+            **self.timing(),
+        )
+
+    def run_batch(self) -> Any:
+        return batch_variations(
+            images=[str(self.samples["astronaut"])],
+            person_keywords=[OCEANIA],
+            out_dir="out",
+            output_storage_block=self.block,
+            **self.timing(),
+        )
+
+
 @pytest.fixture
-def block_name(s3_bucket_block: Any) -> str:
-    name = f"bucket-{s3_bucket_block.bucket_name}"
+def studio(
+    moto: MotoS3,
+    bucket: str,
+    s3_bucket_block: Any,
+    samples: dict[str, Path],
+    credentials: Any,
+    piktid_emulator: EmulatorServer,
+    piktid_account: Any,
+    time_scale: float,
+) -> Studio:
+    name = f"bucket-{bucket}"
     s3_bucket_block.save(name, overwrite=True)
-    return f"s3-bucket/{name}"
-
-
-def put_photos(moto: MotoS3, bucket: str, samples: dict[str, Path], *stems: str) -> None:
-    client = moto.client()
-    for stem in stems:
-        client.put_object(Bucket=bucket, Key=f"inbox/{stem}.jpg", Body=samples[stem].read_bytes())
-
-
-def keys(moto: MotoS3, bucket: str, prefix: str) -> set[str]:
-    listed = moto.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
-    return {o["Key"] for o in listed.get("Contents", [])}
-
-
-def read_manifest(moto: MotoS3, bucket: str) -> dict[str, Any]:
-    body = moto.client().get_object(Bucket=bucket, Key=f"out/{MANIFEST_NAME}")["Body"].read()
-    return dict(json.loads(body))
-
-
-def run_inbox(block: str, credentials: Any, time_scale: float) -> Any:
-    return process_new_images(
-        inbox="inbox",
-        storage_block=block,
-        person_keywords=[OCEANIA],
-        credentials=credentials,
-        out_dir="out",
-        output_storage_block=block,
-        stagger_seconds=15.0 * time_scale,
-        timeout_seconds=600.0 * time_scale,
+    return Studio(
+        moto,
+        bucket,
+        f"s3-bucket/{name}",
+        samples,
+        credentials,
+        piktid_emulator,
+        piktid_account.email,
+        time_scale,
     )
 
 
 def test_a_bucket_inbox_writes_every_output_into_the_bucket_and_a_rerun_downloads_no_photo(
-    moto: MotoS3,
-    bucket: str,
-    block_name: str,
-    samples: dict[str, Path],
-    credentials: Any,
-    piktid_emulator: EmulatorServer,
-    piktid_account: Any,
-    time_scale: float,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    studio: Studio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # an output written locally by mistake would land here
-    put_photos(moto, bucket, samples, *PHOTOS)
+    studio.put_photos(*PHOTOS)
 
-    first = run_inbox(block_name, credentials, time_scale)
+    first = studio.run_inbox()
 
     made = {Path(o.path).name for o in first.outputs}
     assert {o.image for o in first.outputs} == set(PHOTOS)
-    assert all(o.path.startswith(f"s3://{bucket}/out/") for o in first.outputs)
-    assert {f"out/{name}" for name in made} <= keys(moto, bucket, "out/")
-    manifest = read_manifest(moto, bucket)
+    assert all(o.path.startswith(f"s3://{studio.bucket}/out/") for o in first.outputs)
+    assert {f"out/{name}" for name in made} <= studio.keys("out/")
+    manifest = studio.manifest()
     assert sorted(Path(o["path"]).name for o in manifest["outputs"]) == sorted(made)
-    assert first.manifest_path == f"s3://{bucket}/out/{MANIFEST_NAME}"
-    charged = piktid_emulator.stats(piktid_account.email).credits_charged
+    assert first.manifest_path == f"s3://{studio.bucket}/out/{MANIFEST_NAME}"
+    charged = studio.charged()
     assert charged == len(made)
     assert list(tmp_path.iterdir()) == []
 
-    moto.settle()
-    mark = moto.mark()
-    again = run_inbox(block_name, credentials, time_scale)
-    moto.settle()
+    again, requests = studio.requests_during(studio.run_inbox)
 
-    since = moto.since(mark, bucket)
     assert again.outputs == []
-    assert [r.key for r in since if r.key.startswith("inbox/") and r.is_object_read] == []
-    assert [r for r in since if r.method == "PUT"] == []  # nothing written either
-    assert piktid_emulator.stats(piktid_account.email).credits_charged == charged
+    assert [r.key for r in requests if r.key.startswith("inbox/") and r.is_object_read] == []
+    assert [r for r in requests if r.method == "PUT"] == []  # nothing written either
+    assert studio.charged() == charged
 
 
-def test_a_photo_added_to_the_bucket_is_the_only_one_downloaded(
-    moto: MotoS3,
-    bucket: str,
-    block_name: str,
-    samples: dict[str, Path],
-    credentials: Any,
-    piktid_emulator: EmulatorServer,
-    piktid_account: Any,
-    time_scale: float,
-) -> None:
-    put_photos(moto, bucket, samples, "astronaut")
-    run_inbox(block_name, credentials, time_scale)
-    put_photos(moto, bucket, samples, "grace_hopper")
-    moto.settle()
-    mark = moto.mark()
+def test_a_photo_added_to_the_bucket_is_the_only_one_downloaded(studio: Studio) -> None:
+    studio.put_photos("astronaut")
+    studio.run_inbox()
+    studio.put_photos("grace_hopper")
 
-    second = run_inbox(block_name, credentials, time_scale)
-    moto.settle()
+    second, requests = studio.requests_during(studio.run_inbox)
 
-    reads = [r.key for r in moto.since(mark, bucket) if r.is_object_read]
-    assert [k for k in reads if k.startswith("inbox/")] == ["inbox/grace_hopper.jpg"]
+    reads = [r.key for r in requests if r.is_object_read and r.key.startswith("inbox/")]
+    assert reads == ["inbox/grace_hopper.jpg"]
     assert {o.image for o in second.outputs} == {"grace_hopper"}
-    manifest = read_manifest(moto, bucket)
+    manifest = studio.manifest()
     assert sorted({o["image"] for o in manifest["outputs"]}) == sorted(PHOTOS)
-    assert piktid_emulator.stats(piktid_account.email).credits_charged == len(manifest["outputs"])
+    assert studio.charged() == len(manifest["outputs"])
 
 
-def test_batch_variations_into_a_bucket_is_not_paid_again_on_a_rerun(
-    moto: MotoS3,
-    bucket: str,
-    block_name: str,
-    samples: dict[str, Path],
-    credentials: Any,
-    piktid_emulator: EmulatorServer,
-    piktid_account: Any,
-    time_scale: float,
-) -> None:
-    def run() -> Any:
-        return batch_variations(
-            images=[str(samples["astronaut"])],
-            person_keywords=[OCEANIA],
-            credentials=credentials,
-            out_dir="out",
-            output_storage_block=block_name,
-            stagger_seconds=15.0 * time_scale,
-            timeout_seconds=600.0 * time_scale,
-        )
+def test_batch_variations_into_a_bucket_is_not_paid_again_on_a_rerun(studio: Studio) -> None:
+    first = studio.run_batch()
+    charged = studio.charged()
 
-    first = run()
-    charged = piktid_emulator.stats(piktid_account.email).credits_charged
-    moto.settle()
-    mark = moto.mark()
-    second = run()
-    moto.settle()
+    second, requests = studio.requests_during(studio.run_batch)
 
     assert charged == len(first.outputs) >= 1
     # preflight found them delivered in the bucket: nothing paid, no image written again
-    assert piktid_emulator.stats(piktid_account.email).credits_charged == charged
+    assert studio.charged() == charged
     assert sorted(o.path for o in second.outputs) == sorted(o.path for o in first.outputs)
-    written = {r.key for r in moto.since(mark, bucket) if r.method == "PUT"}
+    written = {r.key for r in requests if r.method == "PUT"}
     assert written <= {f"out/{MANIFEST_NAME}"}  # the run's credits line, compacted
