@@ -83,10 +83,9 @@ def fan_out(
     a step that is free and idempotent (deterministic file names).
     """
     with ThreadPoolExecutor(_DOWNLOAD_THREADS, thread_name_prefix="piktid-download") as pool:
-        window = _Window(credentials, iter(plans), settings, budget, progress, pool)
-        if out is not None and not out.local:
-            window.destination = out
-        window.run()
+        # A local location is the folder generation.download writes into (atomically).
+        destination = out if out is not None and not out.local else settings.out_dir
+        _Window(credentials, iter(plans), settings, budget, progress, pool, destination).run()
 
 
 class _Window:
@@ -100,10 +99,11 @@ class _Window:
         budget: credits.CreditBudget,
         progress: Progress,
         downloads: ThreadPoolExecutor,
+        destination: str | OutputLocation,
     ) -> None:
         self.credentials, self.plans, self.settings = credentials, plans, settings
         self.progress, self.downloads = progress, downloads
-        self.destination: str | OutputLocation = settings.out_dir
+        self.destination = destination
         self.task_options: dict[str, Any] = {
             "timeout_seconds": settings.timeout_seconds,
             "max_in_flight": settings.max_in_flight,
