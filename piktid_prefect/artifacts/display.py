@@ -56,6 +56,7 @@ from piktid_prefect.artifacts.thumbnails import (
     thumbnail_data_uri,
 )
 from piktid_prefect.runtime.results import OutputRecord, UploadedImage
+from piktid_prefect.storage.table import fit_outputs_table
 from piktid_prefect.wire.errors import InvalidConfiguration
 
 __all__ = ["DEFAULT_ARTIFACT_MAX_BYTES", "MAX_IMAGE_ARTIFACTS", "RunDisplay", "artifact_max_bytes"]
@@ -109,6 +110,8 @@ class RunDisplay:
             outputs are delivered or failed (None: every sheet waits for ``finish``).
         storage: The filesystem block the outputs were written to, when not a local
             folder: record paths are then read back through it.
+        manifest_uri: Where the complete ``manifest.json`` is: the table names it when
+            it shows only the first rows (Prefect refuses an artifact event over 1.5 MB).
         max_artifact_bytes: Budget of the run's artifacts (None: ``artifact_max_bytes()``).
         progress_key: Artifact key of the progress bar.
         table_key: Artifact key of the outputs table.
@@ -122,6 +125,7 @@ class RunDisplay:
         originals: Sequence[UploadedImage] = (),
         expected: Mapping[str, int] | None = None,
         storage: ReadsPaths | None = None,
+        manifest_uri: str = "manifest.json",
         max_artifact_bytes: int | None = None,
         progress_key: str = "piktid-progress",
         table_key: str = "piktid-outputs",
@@ -134,6 +138,7 @@ class RunDisplay:
         self.spent = 0  # bytes of pictures sent; only the worker thread writes it
         self._originals = {image.sha256: image.source for image in originals}
         self._storage = storage
+        self._manifest_uri = manifest_uri
         self._table_key = table_key
         self._sheet_prefix = sheet_prefix
         self._lock = threading.Lock()
@@ -299,16 +304,14 @@ class RunDisplay:
                 if not self._create_sheet(image, outputs, self.budget - table_bytes - self.spent):
                     break  # the images after it in table order get no sheet either
         links = self._links
-        sheets = f", contact sheets of {len(links)} of {len(by_image)} images" if links else ""
-        create_table_artifact(
-            table=[
-                {"image": row["image"], "sheet": links.get(str(row["image"]), ""), **row}
-                for row in rows
-            ],
-            key=self._table_key,
-            description=f"{len(rows)} PiktID outputs of this run{sheets}"
-            + (f"; {note}" if note else ""),
+        sheets = f"contact sheets of {len(links)} of {len(by_image)} images" if links else ""
+        linked = [{"image": r["image"], "sheet": links.get(str(r["image"]), ""), **r} for r in rows]
+        table = fit_outputs_table(
+            linked,
+            self._manifest_uri,
+            note="; ".join(part for part in (sheets, note) if part),
         )
+        create_table_artifact(table=table.rows, key=self._table_key, description=table.description)
 
     def _sheet(self, outputs: list[OutputRecord]) -> str:
         first = outputs[0]

@@ -28,6 +28,7 @@ from piktid_prefect.runtime.results import (
     with_distinct_names,
 )
 from piktid_prefect.runtime.stagger import Planned
+from piktid_prefect.storage import OutputLocation
 from piktid_prefect.tasks.steps import generate_output, upload_image
 
 __all__ = ["Progress", "fan_out", "upload_all"]
@@ -65,8 +66,12 @@ def fan_out(
     settings: RunSettings,
     budget: credits.CreditBudget,
     progress: Progress,
+    out: OutputLocation | None = None,
 ) -> None:
     """Run generate -> download for every plan, at most ``settings.window`` at a time.
+
+    Downloads go to ``out`` (a bucket: written whole from memory), or to the local
+    ``settings.out_dir`` when it is None or a local folder.
 
     Submitting everything at once would park one thread per task (1,500 threads for
     1,000 outputs); a window twice the in-flight bound keeps every slot busy while
@@ -78,7 +83,9 @@ def fan_out(
     a step that is free and idempotent (deterministic file names).
     """
     with ThreadPoolExecutor(_DOWNLOAD_THREADS, thread_name_prefix="piktid-download") as pool:
-        _Window(credentials, iter(plans), settings, budget, progress, pool).run()
+        # A local location is the folder generation.download writes into (atomically).
+        destination = out if out is not None and not out.local else settings.out_dir
+        _Window(credentials, iter(plans), settings, budget, progress, pool, destination).run()
 
 
 class _Window:
@@ -92,9 +99,11 @@ class _Window:
         budget: credits.CreditBudget,
         progress: Progress,
         downloads: ThreadPoolExecutor,
+        destination: str | OutputLocation,
     ) -> None:
         self.credentials, self.plans, self.settings = credentials, plans, settings
         self.progress, self.downloads = progress, downloads
+        self.destination = destination
         self.task_options: dict[str, Any] = {
             "timeout_seconds": settings.timeout_seconds,
             "max_in_flight": settings.max_in_flight,
@@ -145,9 +154,8 @@ class _Window:
             return False
         if result.paid_again and result.job.started_at >= self.began:
             self.progress.paid_again(result)  # not a cached result of an earlier run
-        out_dir = self.settings.out_dir
         self._track(
-            self.downloads.submit(generation.download, self.credentials, result, out_dir),
+            self.downloads.submit(generation.download, self.credentials, result, self.destination),
             image,
             spec,
         )

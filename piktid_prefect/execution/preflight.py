@@ -44,11 +44,11 @@ from piktid_prefect.runtime import credits, generation
 from piktid_prefect.runtime.blocking import run_async
 from piktid_prefect.runtime.results import (
     GenerationSpec,
-    Manifest,
     OutputRecord,
     UploadedImage,
     output_filename,
 )
+from piktid_prefect.storage import ManifestView, OutputLocation, open_output_location
 from piktid_prefect.tasks.steps import (
     generate_output,
     generation_cache_key,
@@ -158,12 +158,16 @@ def read_balance(account: PiktidCredentials) -> float | None:
 def preflight(
     account: PiktidCredentials,
     work: Sequence[Work],
-    out_dir: str,
+    out_dir: str | OutputLocation,
     *,
     max_credits: int | None,
     allow_partial: bool,
+    view: ManifestView | None = None,
 ) -> Preflight:
     """Sort ``work`` into delivered, cached and paid; refuse what cannot be paid for.
+
+    ``out_dir`` is a local folder or an output location (a bucket); ``view`` is its
+    manifest if the run already read it (else it is read here).
 
     Raises:
         NotEnoughCredits: The balance (or ``max_credits``) is short and ``allow_partial``
@@ -171,11 +175,11 @@ def preflight(
     """
     result = Preflight()
     store = _generation_results()
-    delivered = _delivered(out_dir)
+    delivered = _Delivered.of(out_dir, view)
     to_pay: list[int] = []
     cached: list[int] = []
     for index, (image, spec) in enumerate(work):
-        record = _delivered_record(delivered, out_dir, image, spec)
+        record = delivered.record(image, spec)
         if record is not None:
             result.delivered.append(record)
         elif _is_cached(store, account, image, spec):
@@ -203,11 +207,11 @@ def plan_outputs(
 ) -> CreditPlan:
     """The plan of ``work`` (outputs whose persons are known) plus ``unknown`` ones."""
     store = _generation_results()
-    delivered = _delivered(out_dir)
+    delivered = _Delivered.of(out_dir)
     statuses: list[OutputStatus] = []
     to_pay: list[int] = []
     for index, (image, spec) in enumerate(work):
-        if _delivered_record(delivered, out_dir, image, spec) is not None:
+        if delivered.record(image, spec) is not None:
             statuses.append("delivered")
         elif _is_cached(store, account, image, spec):
             statuses.append("cached")
@@ -271,25 +275,34 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logger
 
 
-def _delivered(out_dir: str) -> dict[str, OutputRecord]:
-    return {Path(r.path).name: r for r in Manifest.merged(out_dir, []).outputs}
+@dataclass(frozen=True)
+class _Delivered:
+    """The outputs an output location's manifest lists, and the files it holds."""
 
+    records: dict[str, OutputRecord]
+    files: set[str]
 
-def _delivered_record(
-    delivered: dict[str, OutputRecord], out_dir: str, image: UploadedImage, spec: GenerationSpec
-) -> OutputRecord | None:
-    name = output_filename(image.name, spec)
-    record = delivered.get(name)
-    if record is None or record.image_sha256 != image.sha256:
-        return None
-    if (record.kind, record.person, record.keyword, record.seed) != (
-        spec.kind,
-        spec.person_id,
-        spec.keyword,
-        spec.seed,
-    ):
-        return None
-    return record if (Path(out_dir) / name).is_file() else None
+    @classmethod
+    def of(cls, out: str | OutputLocation, view: ManifestView | None = None) -> _Delivered:
+        location = open_output_location(out) if isinstance(out, str) else out
+        manifest = (view or location.manifest.read()).manifest
+        records = {Path(r.path).name: r for r in manifest.outputs}
+        # One listing for "the file is there", not one request per output.
+        return cls(records, location.image_names() if records else set())
+
+    def record(self, image: UploadedImage, spec: GenerationSpec) -> OutputRecord | None:
+        name = output_filename(image.name, spec)
+        record = self.records.get(name)
+        if record is None or record.image_sha256 != image.sha256:
+            return None
+        if (record.kind, record.person, record.keyword, record.seed) != (
+            spec.kind,
+            spec.person_id,
+            spec.keyword,
+            spec.seed,
+        ):
+            return None
+        return record if name in self.files else None
 
 
 def _generation_results() -> Any:

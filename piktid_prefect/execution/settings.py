@@ -44,7 +44,14 @@ class RunSettings(BaseModel):
     # Unknown names are ignored so that a flow can pass all its parameters at once.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    out_dir: str = Field(DEFAULT_OUT_DIR, description="Folder for the images and manifest.json.")
+    out_dir: str = Field(
+        DEFAULT_OUT_DIR,
+        description="Folder for the images and manifest.json (inside output_storage_block).",
+    )
+    output_storage_block: str | None = Field(
+        None,
+        description="A saved storage block ('s3-bucket/<name>') holding out_dir; None: local.",
+    )
     stagger_seconds: float = Field(
         DEFAULT_STAGGER_SECONDS, description="Delay of a person's follow-ups after its first."
     )

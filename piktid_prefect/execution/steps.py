@@ -17,7 +17,6 @@ write outputs to, changes :mod:`.fanout` or :func:`report`, not the chain.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -46,11 +45,11 @@ from piktid_prefect.runtime.generation import writable_folder
 from piktid_prefect.runtime.results import (
     GenerationResult,
     GenerationSpec,
-    Manifest,
     OutputRecord,
     RejectedImage,
     UploadedImage,
 )
+from piktid_prefect.storage import ManifestLog, ManifestView, OutputLocation, open_output_location
 from piktid_prefect.tasks.events import (
     emit_credits_low_event,
     emit_image_rejected_event,
@@ -82,6 +81,8 @@ class Prepared:
     left_out: list[FailedOutput]
     budget: CreditBudget
     rejected: list[RejectedImage]
+    out: OutputLocation
+    view: ManifestView  # the output location's manifest as read before the first start
 
     @property
     def total(self) -> int:
@@ -94,12 +95,20 @@ class RunLog:
 
     display: RunDisplay
     total: int
+    manifest: ManifestLog | None = None
     logger: Any = field(default_factory=get_run_logger)
     outputs: list[OutputRecord] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     repaid: list[GenerationResult] = field(default_factory=list)
 
     def deliver(self, record: OutputRecord) -> None:
+        if self.manifest is not None:
+            # Recorded as it arrives: a worker killed later loses no delivered output.
+            self.manifest.record_output(record)
+        self.show(record)
+
+    def show(self, record: OutputRecord) -> None:
+        """An output delivered (now or by an earlier run), in the run's result and display."""
         self.outputs.append(record)
         self.display.delivered(record)
         self.logger.info(
@@ -153,10 +162,13 @@ def run_outputs(
         PiktidError: Some outputs failed (the delivered ones are written).
     """
     prepared = prepare(credentials, work, settings, rejected)
+    out = prepared.out
     display = RunDisplay(
         prepared.total,
         originals=[image for image, _ in prepared.work],
         expected=_expected(prepared.check),
+        storage=None if out.local else out,
+        manifest_uri=out.manifest_uri,
     )
     with contextlib.closing(display):
         log = execute(credentials, prepared, display)
@@ -175,8 +187,10 @@ def prepare(
     """Everything decided before the first start; refuses what cannot be done or paid."""
     if settings.max_credits is not None and settings.max_credits < 0:
         raise InvalidInput(f"max_credits must be 0 or more, not {settings.max_credits}")
-    # A folder that cannot be written is refused before the first credit is spent.
-    writable_folder(settings.out_dir)
+    out = open_output_location(settings.out_dir, settings.output_storage_block)
+    if out.local:  # a folder that cannot be written is refused before the first credit
+        writable_folder(settings.out_dir)
+    view = out.manifest.read()  # once: preflight and the final compaction share it
     limit = existing_concurrency_limit(settings.concurrency_limit)  # once per run
     settings = settings.model_copy(update={"concurrency_limit": limit})
     # The same output asked twice (a repeated keyword, an image listed twice) is made once:
@@ -185,9 +199,10 @@ def prepare(
     check = preflight(
         credentials,
         unique,
-        settings.out_dir,
+        out,
         max_credits=settings.max_credits,
         allow_partial=settings.allow_partial,
+        view=view,
     )
     left_out = [failed_output(image, spec, "not enough credits") for image, spec in check.left_out]
     if left_out:
@@ -197,21 +212,21 @@ def prepare(
             "; ".join(f.label() for f in left_out),
         )
     budget = CreditBudget(run_key=uuid.uuid4().hex, max_credits=settings.max_credits)
-    return Prepared(settings, unique, check, left_out, budget, list(rejected))
+    return Prepared(settings, unique, check, left_out, budget, list(rejected), out, view)
 
 
 def execute(credentials: PiktidCredentials, prepared: Prepared, display: RunDisplay) -> RunLog:
     """Deliver what is already delivered, then fan the rest out; each end goes to the log."""
-    log = RunLog(display, prepared.total)
+    log = RunLog(display, prepared.total, prepared.out.manifest)
     for record in prepared.check.delivered:  # listed in manifest.json, file present: no task
-        log.deliver(record)
+        log.show(record)
     settings = prepared.settings
     plans = stagger.in_stagger_order(
         prepared.check.to_run,
         account_key=credentials.account_key,
         stagger_seconds=settings.stagger_seconds,
     )
-    fan_out(credentials, plans, settings, prepared.budget, log)
+    fan_out(credentials, plans, settings, prepared.budget, log, prepared.out)
     return log
 
 
@@ -226,7 +241,7 @@ def report(credentials: PiktidCredentials, prepared: Prepared, log: RunLog) -> V
     for skipped in rejected:
         get_run_logger().warning("Skipped %s: %s", skipped.image, skipped.reason)
         emit_image_rejected_event(skipped.image, skipped.sha256, skipped.reason)
-    manifest_path = _write_manifest(prepared.settings.out_dir, outputs, rejected, spend)
+    manifest_path = _write_manifest(prepared, outputs, rejected, spend)
     if log.failures:  # one event for the run, for automations (a notification, say)
         emit_outputs_failed_event(
             failed=sum(f.kind == "failed" for f in log.failures),
@@ -303,24 +318,29 @@ def _warn_if_low(
 
 
 def _write_manifest(
-    out_dir: str,
+    prepared: Prepared,
     outputs: list[OutputRecord],
     rejected: list[RejectedImage],
     spend: CreditSummary,
 ) -> str:
+    """Compact the manifest (the outputs' entries were written as they arrived)."""
+    log = prepared.out.manifest
     if outputs or rejected:
-        manifest = Manifest.merged(out_dir, outputs, rejected)
-        return str(manifest.model_copy(update={"credits": spend}).write(out_dir))
-    if Path(out_dir, "manifest.json").exists():
+        for skipped in rejected:
+            log.record_rejected(skipped)
+        # Entries written meanwhile by other workers are fetched and kept: no last writer wins.
+        log.compact(credits=spend, since=prepared.view)
+        return prepared.out.manifest_uri
+    if prepared.view.manifest.outputs or prepared.view.manifest.rejected:
         # Nothing delivered this time: the earlier manifest stays as it was.
-        return str(Path(out_dir, "manifest.json"))
+        return prepared.out.manifest_uri
     return ""
 
 
 def _log_end(prepared: Prepared, log: RunLog, result: VariationsResult) -> None:
     logger = get_run_logger()
     spend_line = result.credits.line() if result.credits else ""
-    out_dir = os.path.abspath(prepared.settings.out_dir)
+    out_dir = prepared.out.uri()
     logger.info(
         "%d of %d outputs delivered to %s; %s",
         len(result.outputs),

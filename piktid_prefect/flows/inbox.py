@@ -1,14 +1,15 @@
 """A flow for schedules: process every new image that appears in an input location.
 
-An image is new when ``manifest.json`` in the output folder does not yet list every
-requested keyword for its content hash. Images already done cost nothing: they are not
-even uploaded again. (If the manifest were lost, Prefect's result cache would still keep
-each paid output from being paid twice.)
+An image is new when the output location's manifest does not yet list every requested
+keyword for its content hash. The inbox is *listed*, not copied: a photo whose name and
+change token (ETag, mtime) an earlier run recorded is settled without being read, so a
+scheduled run over an unchanged bucket downloads no photo (issue 22; see
+``docs/storage.md``). Only the others are read; those whose bytes are new are uploaded.
+Images already done cost nothing. (If the manifest were lost, Prefect's result cache
+would still keep each paid output from being paid twice.)
 """
 
 # No `from __future__ import annotations`: see piktid_prefect/flows/variations.py (serve()).
-import hashlib
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,13 +38,21 @@ from piktid_prefect.execution.specs import (
     BackgroundKeyword,
     PersonKeyword,
     PersonSelection,
-    images_in,
 )
 from piktid_prefect.flows.variations import batch_variations
-from piktid_prefect.runtime.results import Manifest
+from piktid_prefect.storage import (
+    OutputLocation,
+    SourceEntry,
+    classify_content,
+    list_images,
+    open_output_location,
+    pending_entries,
+    read_entry,
+    wanted_pairs,
+)
 from piktid_prefect.wire.errors import InvalidConfiguration
 
-__all__ = ["pending_images", "process_new_images"]
+__all__ = ["new_photos", "process_new_images"]
 
 # Typed so that the deployment's parameter schema rejects a bad run before it is queued:
 # an unknown Location or background keyword (PersonKeyword, BackgroundKeyword), a zero
@@ -54,51 +63,55 @@ SUMMARY_KEY = "piktid-inbox-summary"
 SUMMARY_ROWS = 50
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def pending_images(
-    files: list[Path],
-    out_dir: str | Path,
-    person_keywords: list[dict[str, str]],
-    background_keywords: list[dict[str, str]],
-) -> list[Path]:
-    """The files whose requested outputs are not all in ``out_dir/manifest.json``.
-
-    A file the manifest lists as rejected (same content hash) is not new: it would only be
-    rejected again. Once the file changes, its hash does, and it is tried again.
-    """
-    done: dict[str, set[tuple[str, str]]] = {}
-    manifest = Manifest.merged(out_dir, [])
-    for record in manifest.outputs:
-        for pair in record.keyword.items():
-            done.setdefault(record.image_sha256, set()).add((record.kind, "=".join(pair)))
-    wanted = {("person", "=".join(p)) for k in person_keywords for p in k.items()} | {
-        ("background", "=".join(p)) for k in background_keywords for p in k.items()
-    }
-    pending = []
-    for file in files:
-        digest = _sha256(file)
-        if digest not in manifest.rejected and not wanted <= done.get(digest, set()):
-            pending.append(file)
-    return pending
-
-
-def _local_copy(inbox: str, storage_block: str | None) -> Path:
+def _listing(inbox: str, storage_block: str | None) -> list[SourceEntry]:
+    """The inbox's photos by name and change token: one LIST per 1,000, nothing read."""
     if storage_block is None:
-        folder = Path(inbox)
-        if not folder.is_dir():
+        if not Path(inbox).is_dir():
             raise InvalidConfiguration(f"Input folder {inbox} does not exist")
-        return folder
-    block: Any = Block.load(storage_block)
-    if not hasattr(block, "get_directory"):
-        raise InvalidConfiguration(
-            f"Block {storage_block!r} ({type(block).__name__}) cannot list files"
-        )
-    local = Path(tempfile.mkdtemp(prefix="piktid-inbox-"))
-    block.get_directory(from_path=inbox, local_path=str(local))
-    return local
+        return list_images(None, inbox)
+    try:
+        block: Any = Block.load(storage_block)
+    except (ValueError, RuntimeError) as exc:
+        raise InvalidConfiguration(f"Cannot load storage block {storage_block!r}: {exc}") from exc
+    return list_images(block, inbox)
+
+
+def new_photos(
+    entries: list[SourceEntry],
+    out: OutputLocation,
+    request: specs.WorkRequest,
+    scratch: Path,
+) -> list[Path]:
+    """The photos to make, as local files; only entries the manifest does not settle are read.
+
+    A bucket's photo is written to ``scratch`` (it must outlive the upload: an upload
+    expires after 24 h and is re-sent from that file); a local one is used in place.
+    Every photo read is recorded as *seen* (its source key and hash), so the next run
+    settles it from the listing alone once its outputs are made.
+    """
+    view = out.manifest.read()
+    wanted = wanted_pairs(request.person_keywords, request.background_keywords)
+    new: list[Path] = []
+    for entry in pending_entries(entries, view.manifest, wanted, view.seen):
+        try:
+            data = read_entry(entry)
+        except FileNotFoundError:
+            continue  # deleted since the listing
+        sha256, settled = classify_content(data, view.manifest, wanted, view.seen)
+        if entry.key:
+            out.manifest.record_seen(entry.key, sha256)
+        if settled == "new":
+            new.append(_local_file(entry, data, scratch))
+    return new
+
+
+def _local_file(entry: SourceEntry, data: bytes, scratch: Path) -> Path:
+    if entry.local_path is not None:
+        return entry.local_path
+    # Listed non-recursively: base names are unique, and the stem names the outputs.
+    path = scratch / Path(entry.name).name
+    path.write_bytes(data)
+    return path
 
 
 @flow(name="piktid-process-new-images")
@@ -111,6 +124,7 @@ def process_new_images(
     relight_strength: Annotated[float, Field(ge=0, le=1)] | None = None,
     credentials: CredentialsLike = None,
     out_dir: str = DEFAULT_OUT_DIR,
+    output_storage_block: str | None = None,
     stagger_seconds: Annotated[float, Field(ge=0)] = DEFAULT_STAGGER_SECONDS,
     max_in_flight: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: PositiveSeconds = DEFAULT_TIMEOUT_SECONDS,
@@ -126,28 +140,28 @@ def process_new_images(
         inbox: A local folder, or a path inside ``storage_block``.
         person_keywords: Location keywords for person replacements.
         background_keywords: Background keywords.
-        storage_block: Name of a saved Prefect filesystem block (``LocalFileSystem``,
-            ``RemoteFileSystem``, S3/GCS/Azure blocks...) to read ``inbox`` from.
-        persons, relight_strength, credentials, out_dir, stagger_seconds, max_in_flight,
+        storage_block: A saved Prefect filesystem block (``LocalFileSystem``,
+            ``RemoteFileSystem``, prefect-aws ``S3Bucket``), as ``"<slug>/<name>"``
+            (e.g. ``"s3-bucket/inbox"``), to read ``inbox`` from. It is listed, not
+            copied: only photos not settled by an earlier run are downloaded.
+        persons, relight_strength, credentials, out_dir, output_storage_block,
+        stagger_seconds, max_in_flight,
         timeout_seconds, concurrency_limit, output_retries, max_credits, allow_partial,
         low_credits_threshold: as in :func:`~piktid_prefect.flows.batch_variations`.
     """
     settings = RunSettings.of(locals())
     request = specs.request_of("batch", locals())
-    folder = _local_copy(inbox, storage_block)
-    try:
-        files = images_in(folder)
-        new = pending_images(files, out_dir, request.person_keywords, request.background_keywords)
-        get_run_logger().info("%d image(s) in %s, %d new", len(files), inbox, len(new))
+    entries = _listing(inbox, storage_block)
+    out = open_output_location(out_dir, output_storage_block)
+    with tempfile.TemporaryDirectory(prefix="piktid-inbox-") as scratch:
+        new = new_photos(entries, out, request, Path(scratch))
+        get_run_logger().info("%d image(s) in %s, %d new", len(entries), inbox, len(new))
         if not new:
-            _summarize_nothing_new(inbox, len(files))
-            return VariationsResult(manifest_path=str(Path(out_dir) / "manifest.json"))
+            _summarize_nothing_new(inbox, len(entries))
+            return VariationsResult(manifest_path=out.manifest_uri)
         state = _variations(new, request, relight_strength, credentials, settings)
-        _summarize_variations(inbox, len(files), len(new), state)
+        _summarize_variations(inbox, len(entries), len(new), state, out.manifest_uri)
         return state.result()
-    finally:
-        if storage_block is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _variations(
@@ -188,7 +202,9 @@ def _summarize_nothing_new(inbox: str, seen: int) -> None:
     )
 
 
-def _summarize_variations(inbox: str, seen: int, new: int, state: State[Any]) -> None:
+def _summarize_variations(
+    inbox: str, seen: int, new: int, state: State[Any], manifest_uri: str
+) -> None:
     run_id = state.state_details.flow_run_id
     lines = [
         f"## {new} new image(s) of {seen} in `{inbox}`",
@@ -198,7 +214,7 @@ def _summarize_variations(inbox: str, seen: int, new: int, state: State[Any]) ->
     ]
     if state.is_completed():
         result: VariationsResult = state.result()
-        lines += _outputs_table(result)
+        lines += _outputs_table(result, manifest_uri)
         if result.failures:
             lines += ["", f"**{len(result.failures)} output(s) failed** (see the run's logs)."]
         if result.rejected:
@@ -208,13 +224,15 @@ def _summarize_variations(inbox: str, seen: int, new: int, state: State[Any]) ->
                 " the file changes:",
                 "",
             ]
-            lines += [f"- `{r.image}`: {r.reason}" for r in result.rejected]
+            lines += [f"- `{r.image}`: {r.reason}" for r in result.rejected[:SUMMARY_ROWS]]
+            if len(result.rejected) > SUMMARY_ROWS:
+                lines.append(f"- ... all of them in `{manifest_uri}` (`rejected`)")
     else:
         lines.append(f"**The variations run ended {state.name}:** {state.message or ''}")
     _publish("\n".join(lines), description=f"{new} new image(s)")
 
 
-def _outputs_table(result: VariationsResult) -> list[str]:
+def _outputs_table(result: VariationsResult, manifest_uri: str) -> list[str]:
     if not result.outputs:
         return ["No output delivered."]
     rows = [
@@ -227,7 +245,7 @@ def _outputs_table(result: VariationsResult) -> list[str]:
         rows.append(f"| {o.image} | {o.kind} | {person} | {keyword} | `{o.path}` |")
     more = len(result.outputs) - SUMMARY_ROWS
     if more > 0:
-        rows += ["", f"... and {more} more in the variations run's table."]
+        rows += ["", f"... and {more} more: every output is in `{manifest_uri}`."]
     return [f"{len(result.outputs)} output(s) delivered:", "", *rows]
 
 

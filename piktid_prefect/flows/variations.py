@@ -90,6 +90,7 @@ def generate_people(
     persons: PersonSelection = "approved",
     credentials: CredentialsLike = None,
     out_dir: str = DEFAULT_OUT_DIR,
+    output_storage_block: str | None = None,
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     stagger_seconds: float = DEFAULT_STAGGER_SECONDS,
@@ -109,7 +110,12 @@ def generate_people(
         keywords: Location keywords, e.g. ``[{"Location": "Oceania"}]``; none with a ``prompt``.
         persons: "approved" (default), "all", or a list of person ids.
         credentials: PiktidCredentials, a saved block's name, or None (environment).
-        out_dir: Folder for the images and ``manifest.json``.
+        out_dir: Folder for the images and ``manifest.json`` (a path inside
+            ``output_storage_block`` when one is given).
+        output_storage_block: A saved storage block to write into, as
+            ``"<block-type-slug>/<name>"`` (e.g. ``"s3-bucket/studio"``); None: a local
+            folder. Several workers may write to one location: none loses the other's
+            outputs in ``manifest.json``.
         seed: One seed for all outputs; by default each output gets a reproducible one.
         options: Other PersonOptions (strength, var_strength, ...).
         stagger_seconds: Delay of each person's follow-up generations after its first.
@@ -145,6 +151,7 @@ def edit_backgrounds(
     seed: int | None = None,
     credentials: CredentialsLike = None,
     out_dir: str = DEFAULT_OUT_DIR,
+    output_storage_block: str | None = None,
     options: dict[str, Any] | None = None,
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
@@ -181,6 +188,7 @@ def batch_variations(
     seed: int | None = None,
     credentials: CredentialsLike = None,
     out_dir: str = DEFAULT_OUT_DIR,
+    output_storage_block: str | None = None,
     stagger_seconds: float = DEFAULT_STAGGER_SECONDS,
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
@@ -201,8 +209,9 @@ def batch_variations(
     image is unreadable or has no person to replace; ``"skip"`` leaves such images out
     (named with the reason in the result, ``manifest.json``'s ``rejected``, the table
     artifact and a ``piktid.image.rejected`` event) and makes the rest.
-    ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``: as in
-    :func:`generate_people` (see the README's "Credits").
+    ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``,
+    ``out_dir``, ``output_storage_block``: as in :func:`generate_people` (see the
+    README's "Credits" and "Photos in a bucket").
     """
     request = specs.request_of("batch", locals())
     settings = RunSettings.of(locals())
@@ -222,6 +231,7 @@ def person_and_background_variations(
     seed: int | None = None,
     credentials: CredentialsLike = None,
     out_dir: str = DEFAULT_OUT_DIR,
+    output_storage_block: str | None = None,
     stagger_seconds: float = DEFAULT_STAGGER_SECONDS,
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import WritableFileSystem
@@ -386,15 +386,26 @@ def writable_folder(destination: str | os.PathLike[str]) -> Path:
     return folder
 
 
+@runtime_checkable
+class WritesImages(Protocol):
+    """An output location that writes an image whole and says where it is (a bucket)."""
+
+    def write_image(self, name: str, data: bytes) -> str: ...
+
+
 def download(
     account: AccountAccess,
     result: GenerationResult,
-    destination: str | os.PathLike[str] | WritableFileSystem,
+    destination: str | os.PathLike[str] | WritableFileSystem | WritesImages,
 ) -> OutputRecord:
     """Write ``result`` under its deterministic name; an existing file is kept as is."""
     filename = output_filename(result.image.name, result.spec)
     client = client_for(account)
-    if isinstance(destination, WritableFileSystem):
+    if isinstance(destination, WritesImages):
+        data = client.download(result.link)
+        assert isinstance(data, bytes)
+        path, sha256 = destination.write_image(filename, data), hashlib.sha256(data).hexdigest()
+    elif isinstance(destination, WritableFileSystem):
         data = client.download(result.link)
         assert isinstance(data, bytes)
         # Prefect's filesystem methods are sync-compatible: called from a thread, they run.

@@ -23,10 +23,11 @@ import hashlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from piktid_prefect.runtime.results import Manifest
-from piktid_prefect.storage._backends import Backend, backend_for
+from piktid_prefect.storage._backends import Backend, LocalBackend, backend_for
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -75,6 +76,11 @@ class SourceEntry:
     def uri(self) -> str:
         """Where the photo is (for logs and artifacts)."""
         return self.backend.uri(self.name)
+
+    @property
+    def local_path(self) -> Path | None:
+        """The file itself when the inbox is a local folder (nothing to copy), else None."""
+        return self.backend.root / self.name if isinstance(self.backend, LocalBackend) else None
 
 
 def list_images(storage: Any, folder: str = "", *, recursive: bool = False) -> list[SourceEntry]:

@@ -54,6 +54,18 @@ class OutputLocation:
         """An object of the location (``None`` if missing), e.g. for a thumbnail."""
         return self.backend.read(name)
 
+    def read_path(self, path: str) -> bytes:
+        """The bytes of an output named by the path or URI its record holds (thumbnails).
+
+        Raises:
+            FileNotFoundError: There is no such object.
+        """
+        name = posixpath.basename(str(path).replace(os.sep, "/"))
+        data = self.backend.read(name)
+        if data is None:
+            raise FileNotFoundError(self.uri(name))
+        return data
+
     def image_names(self) -> set[str]:
         """The file names at the top of the location (one listing, nothing read)."""
         return {o.name for o in self.backend.list() if "/" not in o.name}

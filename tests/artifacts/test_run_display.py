@@ -21,6 +21,7 @@ from PIL import Image
 from piktid_prefect.artifacts import display as ui
 from piktid_prefect.artifacts.sheets import sheet_key
 from piktid_prefect.runtime.results import OutputRecord, UploadedImage
+from piktid_prefect.storage import DEFAULT_TABLE_MAX_ROWS
 from piktid_prefect.wire.errors import InvalidConfiguration
 
 ARTIFACT_CALLS = (
@@ -205,10 +206,13 @@ def test_a_sheet_per_image_shows_its_original_and_every_variation_and_the_table_
 
 
 @pytest.mark.parametrize("mid_run", [False, True], ids=["sheets-at-the-end", "sheets-mid-run"])
-def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_all_within_budget(
+def test_a_thousand_outputs_get_sheets_for_the_first_images_and_a_readable_table_within_budget(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mid_run: bool
 ) -> None:
-    """Sent mid-run (each image once its outputs are done), sheets leave room for the table."""
+    """Sent mid-run (each image once its outputs are done), sheets leave room for the table.
+
+    The table shows the first 500 rows (issue 22: a person reads them; the complete list
+    is manifest.json, which the description names)."""
     fake = FakeArtifacts(monkeypatch)
     files = [photo(tmp_path / f"{n}.jpg", seed=n) for n in range(8)]
     images = [f"photo{i:02d}" for i in range(40)]
@@ -221,13 +225,17 @@ def test_a_thousand_outputs_get_sheets_for_the_first_images_and_table_rows_for_a
         originals=[original(i, files[0]) for i in images],
         expected={i: 25 for i in images} if mid_run else None,
         max_artifact_bytes=budget,
+        manifest_uri="s3://studio/out/manifest.json",
     )
     for r in outputs:
         display.delivered(r)
     display.finish(outputs)
     display.close()
     (table,) = fake.named("create_table_artifact")
-    assert len(table["table"]) == 1000
+    assert len(table["table"]) == DEFAULT_TABLE_MAX_ROWS
+    assert [row["path"] for row in table["table"]] == [r.path for r in outputs[:500]]
+    assert table["description"].startswith("1,000 outputs of 40 images")
+    assert "complete list: `s3://studio/out/manifest.json`. First 500 shown" in table["description"]
     sheeted = [c["key"] for c in fake.sheets()]
     assert 1 <= len(sheeted) < 40
     assert sheeted == [sheet_key(i) for i in images[: len(sheeted)]]  # the first images
