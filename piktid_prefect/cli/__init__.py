@@ -18,6 +18,7 @@ import typer
 
 from piktid_prefect.cli import _credits as cli_credits
 from piktid_prefect.cli._automations import app as automations_app
+from piktid_prefect.cli._chain import IdentityName, Upscale, chain_steps, create_identity
 from piktid_prefect.cli._credits import AllowPartial, LowCredits, MaxCredits
 from piktid_prefect.cli._emulator import emulator, emulator_module
 from piktid_prefect.cli._environment import prepare_prefect_environment
@@ -237,9 +238,12 @@ def generate_person(
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
+    upscale: Upscale = None,
+    identity: IdentityName = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
     parameters = {
+        "then": chain_steps(upscale, identity),
         "keywords": _parse_keywords(keyword or []),
         "prompt": prompt,
         "persons": person or "approved",
@@ -291,6 +295,7 @@ def edit_background(
 
 
 app.command("plan")(cli_credits.plan)
+app.command("create-identity")(create_identity)
 
 
 app.command("emulator")(emulator)

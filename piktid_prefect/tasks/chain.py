@@ -43,7 +43,7 @@ from piktid_prefect.tasks.steps import retry_on_transient
 from piktid_prefect.wire.images import load_image
 from piktid_prefect.wire.models_chain import OutputFormat
 
-__all__ = ["create_identity", "step_cache_key", "swap_identity", "upscale"]
+__all__ = ["chain_cache_key", "create_identity", "step_cache_key", "swap_identity", "upscale"]
 
 ChainInput = GenerationResult | StepResult
 
@@ -60,11 +60,16 @@ def _step_of(parameters: dict[str, Any]) -> UpscaleStep | IdentityStep:
     )
 
 
+def chain_cache_key(identity: str) -> str:
+    """The cache key of the step whose chain identity is ``identity``."""
+    return "piktid-chain-" + identity
+
+
 def step_cache_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
     """The chain's identity up to this step (the variation's identity already names the
     account; an identity name is the account's own)."""
     previous: ChainInput = parameters["previous"]
-    return "piktid-chain-" + chain_identity(previous.identity, _step_of(parameters))
+    return chain_cache_key(chain_identity(previous.identity, _step_of(parameters)))
 
 
 _CACHED: dict[str, Any] = {
