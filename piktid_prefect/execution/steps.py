@@ -191,8 +191,9 @@ def prepare(
         max_credits=settings.max_credits,
         allow_partial=settings.allow_partial,
     )
-    check = chain.with_chains_to_run(check, unique, settings)
-    check_chain_credits(credentials, check, settings)
+    if settings.then:  # steps after each variation: incomplete chains run, all priced
+        check = chain.with_chains_to_run(check, unique, settings)
+        check_chain_credits(credentials, check, settings)
     left_out = [failed_output(image, spec, "not enough credits") for image, spec in check.left_out]
     if left_out:
         get_run_logger().warning(
