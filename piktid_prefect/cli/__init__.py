@@ -196,7 +196,8 @@ def print_summary(result: Any, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"PiktID outputs in {out}")
-    for column in ("image", "person", "keyword", "seed", "file"):
+    chained = any(record.chain for record in result.outputs)
+    for column in ("image", "person", "keyword", "seed", "file") + ("then",) * chained:
         table.add_column(column, overflow="fold")
     for record in result.outputs:
         table.add_row(
@@ -205,6 +206,7 @@ def print_summary(result: Any, out: Path) -> None:
             ", ".join(f"{k}={v}" for k, v in record.keyword.items()),
             str(record.seed),
             Path(record.path).name,
+            *[", ".join(Path(step.path).name for step in record.chain)] * chained,
         )
     Console().print(table)
     Console().print(f"manifest: {result.manifest_path}")

@@ -45,6 +45,7 @@ def test_generate_person_upscales_and_swaps_each_variation(
     (output,) = json.loads((out / "manifest.json").read_text())["outputs"]
     assert [step["step"] for step in output["chain"]] == ["upscale x2", "identity grace"]
     assert all(Path(step["path"]).is_file() for step in output["chain"])
+    assert "then" in result.output  # the summary table's column of chained files
     assert "credits: 2.25 spent by this run, balance 10000 -> 9997.75" in result.output
     charged = piktid_emulator.stats(piktid_account.email).credits_charged_by_endpoint
     assert charged == {
