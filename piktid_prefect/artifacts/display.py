@@ -43,6 +43,7 @@ from piktid_prefect.artifacts.sheets import (
     MAX_SHEET_VARIATIONS,
     SHEET_THUMBNAIL_SIDE,
     Picture,
+    chain_cells,
     preview_markdown,
     sheet_key,
     sheet_markdown,
@@ -323,13 +324,15 @@ class RunDisplay:
             Picture(original_uri, f"original {first.image}", ["original", first.image]),
             [
                 Picture(
-                    self._thumbnail(r.path, SHEET_THUMBNAIL_SIDE, self._storage),
-                    os.path.basename(r.path),
-                    variation_label(r),
+                    self._thumbnail(path, SHEET_THUMBNAIL_SIDE, self._storage),
+                    os.path.basename(path),
+                    label,
                 )
                 for r in shown
+                for path, label in chain_cells(r)
             ],
             more=len(outputs) - len(shown),
+            chained=sum(len(r.chain) for r in shown),
         )
 
 

@@ -1,7 +1,8 @@
 """Contact sheets: one markdown artifact per source image, the original beside its variations.
 
 A sheet is a markdown table: the original in the first column, the variations three to
-a row beside it, each labelled person / keyword / seed under its picture. Pictures are
+a row beside it, each labelled person / keyword / seed under its picture, and each
+followed by the results of the steps chained after it (``RunSettings.then``). Pictures are
 ``data:`` URIs (see :mod:`piktid_prefect.artifacts.thumbnails`), so the sheet still shows after the
 result links are gone. Prefect's UI renders markdown tables, images and ``<br>`` in them.
 
@@ -24,6 +25,7 @@ __all__ = [
     "SHEET_COLUMNS",
     "SHEET_THUMBNAIL_SIDE",
     "Picture",
+    "chain_cells",
     "preview_markdown",
     "sheet_key",
     "sheet_markdown",
@@ -76,16 +78,32 @@ def variation_label(record: OutputRecord) -> list[str]:
     return [who, what, seed]
 
 
+def chain_cells(record: OutputRecord) -> list[tuple[str, list[str]]]:
+    """``(path, label)`` of a variation, then of each step chained after it, in order: on a
+    sheet, each variation is followed by its upscale, its identity swap, ..."""
+    who = variation_label(record)
+    cells = [(record.path, who)]
+    for step in record.chain:
+        cells.append((step.path, [f"then {step.step}", *who[:2]]))
+    return cells
+
+
 def sheet_markdown(
-    image_name: str, original: Picture, variations: Sequence[Picture], more: int = 0
+    image_name: str,
+    original: Picture,
+    variations: Sequence[Picture],
+    more: int = 0,
+    chained: int = 0,
 ) -> str:
     """The sheet of one image: a title, then the original beside a grid of variations.
 
-    ``more`` variations beyond these are only mentioned (see ``MAX_SHEET_VARIATIONS``).
+    ``more`` variations beyond these are only mentioned (see ``MAX_SHEET_VARIATIONS``);
+    ``chained`` of the pictures are steps chained after a variation (shown right after it).
     """
-    count = len(variations) + more
+    count = len(variations) + more - chained
+    steps = f" and {chained} chained result{'s' * (chained != 1)}" if chained else ""
     lines = [
-        f"### {_text(image_name)}: the original and {count} variation{'s' * (count != 1)}",
+        f"### {_text(image_name)}: the original and {count} variation{'s' * (count != 1)}" + steps,
         "",
         "| original | variations |" + " |" * (SHEET_COLUMNS - 1),
         "|---" * (SHEET_COLUMNS + 1) + "|",

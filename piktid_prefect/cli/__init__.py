@@ -18,6 +18,7 @@ import typer
 
 from piktid_prefect.cli import _credits as cli_credits
 from piktid_prefect.cli._automations import app as automations_app
+from piktid_prefect.cli._chain import IdentityName, Upscale, chain_steps, create_identity
 from piktid_prefect.cli._credits import AllowPartial, LowCredits, MaxCredits
 from piktid_prefect.cli._emulator import emulator, emulator_module
 from piktid_prefect.cli._environment import prepare_prefect_environment
@@ -195,7 +196,8 @@ def print_summary(result: Any, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"PiktID outputs in {out}")
-    for column in ("image", "person", "keyword", "seed", "file"):
+    chained = any(record.chain for record in result.outputs)
+    for column in ("image", "person", "keyword", "seed", "file") + ("then",) * chained:
         table.add_column(column, overflow="fold")
     for record in result.outputs:
         table.add_row(
@@ -204,6 +206,7 @@ def print_summary(result: Any, out: Path) -> None:
             ", ".join(f"{k}={v}" for k, v in record.keyword.items()),
             str(record.seed),
             Path(record.path).name,
+            *[", ".join(Path(step.path).name for step in record.chain)] * chained,
         )
     Console().print(table)
     Console().print(f"manifest: {result.manifest_path}")
@@ -237,9 +240,12 @@ def generate_person(
     max_credits: MaxCredits = None,
     allow_partial: AllowPartial = False,
     low_credits: LowCredits = None,
+    upscale: Upscale = None,
+    identity: IdentityName = None,
 ) -> None:
     """Replace persons in IMAGE, once per --keyword Location=... (or once for a --prompt)."""
     parameters = {
+        "then": chain_steps(upscale, identity),
         "keywords": _parse_keywords(keyword or []),
         "prompt": prompt,
         "persons": person or "approved",
@@ -291,6 +297,7 @@ def edit_background(
 
 
 app.command("plan")(cli_credits.plan)
+app.command("create-identity")(create_identity)
 
 
 app.command("emulator")(emulator)

@@ -9,15 +9,18 @@ kind); the run's steps (:mod:`.steps`) decide what the run then reports and rais
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Protocol
 
 from prefect.futures import PrefectFuture
 
 from piktid_prefect.credentials import PiktidCredentials
+from piktid_prefect.execution import chain
 from piktid_prefect.execution.settings import RunSettings
 from piktid_prefect.runtime import credits, generation, stagger
 from piktid_prefect.runtime.results import (
@@ -82,7 +85,10 @@ def fan_out(
     Prefect events the server stores for a batch (measured in ``docs/benchmark.md``) for
     a step that is free and idempotent (deterministic file names).
     """
-    with ThreadPoolExecutor(_DOWNLOAD_THREADS, thread_name_prefix="piktid-download") as pool:
+    # A chained step waits on its result on a pool thread: as many threads as outputs in
+    # flight then, so chains never queue behind each other.
+    threads = settings.window if settings.then else _DOWNLOAD_THREADS
+    with ThreadPoolExecutor(threads, thread_name_prefix="piktid-download") as pool:
         # A local location is the folder generation.download writes into (atomically).
         destination = out if out is not None and not out.local else settings.out_dir
         _Window(credentials, iter(plans), settings, budget, progress, pool, destination).run()
@@ -154,12 +160,17 @@ class _Window:
             return False
         if result.paid_again and result.job.started_at >= self.began:
             self.progress.paid_again(result)  # not a cached result of an earlier run
-        self._track(
-            self.downloads.submit(generation.download, self.credentials, result, self.destination),
-            image,
-            spec,
-        )
+        self._track(self._deliver(result), image, spec)
         return True
+
+    def _deliver(self, result: GenerationResult) -> Future[OutputRecord]:
+        """The download, and the steps chained after it (in the flow's context)."""
+        if not self.settings.then:
+            destination = self.destination
+            return self.downloads.submit(generation.download, self.credentials, result, destination)
+        budget = self.task_options["budget"]
+        deliver = partial(chain.deliver, self.credentials, result, self.settings, budget)
+        return self.downloads.submit(contextvars.copy_context().run, deliver)
 
     def _track(self, future: _Future, image: UploadedImage, spec: GenerationSpec) -> None:
         self.stage[future] = (image, spec)

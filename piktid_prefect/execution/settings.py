@@ -18,8 +18,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from piktid_prefect.runtime.chain_models import ChainStep
 from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
 from piktid_prefect.runtime.stagger import DEFAULT_STAGGER_SECONDS
 
@@ -72,6 +73,26 @@ class RunSettings(BaseModel):
     low_credits_threshold: float | None = Field(
         None, description="Warn (and emit an event) when the balance ends under this."
     )
+    then: list[ChainStep] = Field(
+        default_factory=list,
+        description="Steps after each variation, in order: an upscale, an identity swap.",
+    )
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _no_steps(cls, value: Any) -> Any:
+        return [] if value is None else value  # a flow's ``then=None``
+
+    @model_validator(mode="after")
+    def _steps_write_locally(self) -> RunSettings:
+        # Chained steps write their files to a local out_dir (execution/chain.py); refused
+        # before anything is paid rather than scattered between a bucket and a disk.
+        if self.then and self.output_storage_block:
+            raise ValueError(
+                "chained steps (then=) write to a local out_dir: they cannot be combined "
+                "with output_storage_block yet"
+            )
+        return self
 
     @classmethod
     def of(cls, parameters: Mapping[str, Any], **overrides: Any) -> RunSettings:

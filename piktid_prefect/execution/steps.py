@@ -28,7 +28,9 @@ from prefect import get_run_logger
 
 from piktid_prefect.artifacts.display import RunDisplay
 from piktid_prefect.credentials import PiktidCredentials
+from piktid_prefect.execution import chain
 from piktid_prefect.execution.account_limit import existing_concurrency_limit
+from piktid_prefect.execution.chain_credits import check_chain_credits
 from piktid_prefect.execution.fanout import fan_out
 from piktid_prefect.execution.outcome import (
     FailedOutput,
@@ -204,6 +206,9 @@ def prepare(
         allow_partial=settings.allow_partial,
         view=view,
     )
+    if settings.then:  # steps after each variation: incomplete chains run, all priced
+        check = chain.with_chains_to_run(check, unique, settings)
+        check_chain_credits(credentials, check, settings)
     left_out = [failed_output(image, spec, "not enough credits") for image, spec in check.left_out]
     if left_out:
         get_run_logger().warning(

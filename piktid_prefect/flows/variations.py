@@ -40,6 +40,7 @@ from piktid_prefect.execution.specs import (
     WorkRequest,
 )
 from piktid_prefect.execution.steps import run_stoppable
+from piktid_prefect.runtime.chain_models import ChainStep
 from piktid_prefect.runtime.results import GenerationSpec, RejectedImage, UploadedImage
 from piktid_prefect.wire.errors import InvalidPerson
 
@@ -102,6 +103,7 @@ def generate_people(
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
+    then: list[ChainStep] | None = None,
 ) -> VariationsResult:
     """Replace persons of one image, once per Location keyword (or once for a prompt).
 
@@ -128,6 +130,9 @@ def generate_people(
         allow_partial: Short of credits, make the first outputs that fit and list the rest
             as ``left_out`` instead of failing before any start (the README's "Credits").
         low_credits_threshold: Warn (event ``piktid.credits.low``) if the balance ends below it.
+        then: Steps after each variation, in order, each cached on the whole chain:
+            ``[{"step": "upscale", "scale_factor": 2}, {"step": "identity",
+            "identity_name": "ada"}]`` (see :mod:`piktid_prefect.tasks.chain`).
 
     Example:
         ```python
@@ -160,6 +165,7 @@ def edit_backgrounds(
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
+    then: list[ChainStep] | None = None,
 ) -> VariationsResult:
     """New backgrounds (and relighting) for one image, once per keyword.
 
@@ -199,6 +205,7 @@ def batch_variations(
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
+    then: list[ChainStep] | None = None,
 ) -> VariationsResult:
     """Person and background variations for every image of a folder or list, concurrently.
 
@@ -210,8 +217,8 @@ def batch_variations(
     (named with the reason in the result, ``manifest.json``'s ``rejected``, the table
     artifact and a ``piktid.image.rejected`` event) and makes the rest.
     ``output_retries``, ``max_credits``, ``allow_partial``, ``low_credits_threshold``,
-    ``out_dir``, ``output_storage_block``: as in :func:`generate_people` (see the
-    README's "Credits" and "Photos in a bucket").
+    ``out_dir``, ``output_storage_block``, ``then``: as in :func:`generate_people` (see the
+    README's "Credits", "Photos in a bucket" and "Chained steps").
     """
     request = specs.request_of("batch", locals())
     settings = RunSettings.of(locals())
@@ -241,6 +248,7 @@ def person_and_background_variations(
     max_credits: int | None = None,
     allow_partial: bool = False,
     low_credits_threshold: float | None = None,
+    then: list[ChainStep] | None = None,
 ) -> VariationsResult:
     """One upload; person replacements and background edits of it, side by side.
 

@@ -42,6 +42,7 @@ __all__ = [
     "ledger",
     "lost_start_not_charged",
     "not_charged",
+    "spend",
     "spend_one",
 ]
 
@@ -63,7 +64,7 @@ class CreditBudget(BaseModel):
 class CreditSummary(BaseModel):
     """A run's spend, as shown in its summary, table artifact and ``manifest.json``."""
 
-    spent: int = Field(
+    spent: float = Field(
         0,
         description="Credits this run paid: a start whose answer was lost counts until it is "
         "settled as not charged.",
@@ -76,7 +77,7 @@ class CreditSummary(BaseModel):
 
     def line(self) -> str:
         """One line for people: ``credits: 6 spent by this run, balance 10 -> 4``."""
-        text = f"credits: {self.spent} spent by this run"
+        text = f"credits: {format_credits(self.spent)} spent by this run"
         if self.balance_before is not None:
             after = "?" if self.balance_after is None else format_credits(self.balance_after)
             text += f", balance {format_credits(self.balance_before)} -> {after}"
@@ -95,6 +96,9 @@ class RunLedger:
         self._lock = threading.Lock()
         self._sent = 0
         self._refused = 0
+        # Credits, not starts: a chained upscale costs a fraction (``/superid_info``).
+        self._charged = 0.0
+        self._refunded = 0.0
         self._stop: NotEnoughCredits | None = None
         self._why: str | None = None
 
@@ -105,10 +109,10 @@ class RunLedger:
             return self._sent
 
     @property
-    def spent(self) -> int:
-        """Starts sent and neither refused nor settled as not charged: what this run paid."""
+    def spent(self) -> float:
+        """Credits of the starts sent and neither refused nor settled as not charged."""
         with self._lock:
-            return self._sent - self._refused
+            return _exact(self._charged - self._refunded)
 
     @property
     def stopped(self) -> NotEnoughCredits | None:
@@ -122,10 +126,12 @@ class RunLedger:
         with self._lock:
             return self._why
 
-    def reserve(self) -> None:
-        """Count one start about to be sent, or raise if the run may not send it."""
+    def reserve(self, cost: float = CREDITS_PER_OUTPUT) -> None:
+        """Count one start of ``cost`` credits about to be sent, or raise if the run may not
+        send it."""
         with self._lock:
-            capped = self.max_credits is not None and self._sent >= self.max_credits
+            # Counted as sent, as before: a refused start still used its share of the cap.
+            capped = self.max_credits is not None and self._charged + cost > self.max_credits + 1e-9
             if self._stop is None and capped:
                 self._stop_with(
                     f"the run's max_credits ({self.max_credits}) is used up", "max_credits"
@@ -133,20 +139,23 @@ class RunLedger:
             if self._stop is not None:
                 raise NotEnoughCredits(str(self._stop), reason=self._stop.reason)
             self._sent += 1
+            self._charged += cost
 
-    def refused(self, exc: BadRequest) -> None:
+    def refused(self, exc: BadRequest, cost: float = CREDITS_PER_OUTPUT) -> None:
         """A sent start was refused (nothing paid); a 402 stops every later start."""
         with self._lock:
             self._refused += 1
+            self._refunded += cost
             if isinstance(exc, InsufficientCredits) and self._stop is None:
                 self._stop_with(
                     f"the account ran out of credits mid-run ({exc.message})", "balance"
                 )
 
-    def settled_not_charged(self) -> None:
+    def settled_not_charged(self, cost: float = CREDITS_PER_OUTPUT) -> None:
         """A start whose answer was lost was settled as never taken: it cost nothing."""
         with self._lock:
             self._refused += 1
+            self._refunded += cost
 
     def _stop_with(self, why: str, reason: str) -> None:
         self._why = why
@@ -174,6 +183,13 @@ def charged_to(budget: CreditBudget | None) -> Iterator[RunLedger | None]:
         _current.reset(token)
 
 
+def spend(cost: float) -> None:
+    """:func:`spend_one` for a start of ``cost`` credits (a chained step's price)."""
+    current = _current.get()
+    if current is not None:
+        current.reserve(cost)
+
+
 def spend_one() -> None:
     """Count one paid start about to be sent (call it just before every start request).
 
@@ -186,11 +202,11 @@ def spend_one() -> None:
         current.reserve()
 
 
-def not_charged(exc: BadRequest) -> None:
+def not_charged(exc: BadRequest, cost: float = CREDITS_PER_OUTPUT) -> None:
     """The start counted by :func:`spend_one` was refused (a 4xx: nothing was paid)."""
     current = _current.get()
     if current is not None:
-        current.refused(exc)
+        current.refused(exc, cost)
 
 
 def lost_start_not_charged() -> None:
@@ -234,6 +250,11 @@ def affordable(
             reason=reason,
         )
     return list(to_pay[:limit]), list(to_pay[limit:])
+
+
+def _exact(value: float) -> float:
+    # Sums of quarters are exact in binary; a price like 0.1 is not: 12 places are enough.
+    return round(value, 12)
 
 
 def format_credits(value: float) -> str:

@@ -34,15 +34,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prefect.filesystems import LocalFileSystem, WritableFileSystem
 from prefect.settings import get_current_settings
 
 from piktid_prefect.runtime.blocking import run_async
 from piktid_prefect.wire.models import GenerationJob
+from piktid_prefect.wire.models_chain import IdentitySwapJob, StartedJob, UpscaleJob
 
 __all__ = ["JOURNAL_PREFIX", "JobJournal", "default_journal", "shared_storage_block"]
+
+J = TypeVar("J", GenerationJob, UpscaleJob, IdentitySwapJob)
 
 JOURNAL_PREFIX = "piktid-journal"
 logger = logging.getLogger(__name__)
@@ -135,11 +138,15 @@ class JobJournal:
 
     def pending(self, identity: str, *, max_age_seconds: float) -> GenerationJob | None:
         """The job started for ``identity`` if its notification may still arrive."""
+        return self.pending_as(GenerationJob, identity, max_age_seconds=max_age_seconds)
+
+    def pending_as(self, job_type: type[J], identity: str, *, max_age_seconds: float) -> J | None:
+        """:meth:`pending` for a job of ``job_type`` (a chained step's upscale or swap)."""
         content = self._store.read(self._name(identity))
         if not content:
             return None
         try:
-            job = GenerationJob.model_validate_json(content)
+            job = job_type.model_validate_json(content)
         except ValueError:
             return None
         if time.time() - job.started_at >= max_age_seconds:
@@ -147,7 +154,7 @@ class JobJournal:
             return None
         return job
 
-    def record(self, identity: str, job: GenerationJob) -> None:
+    def record(self, identity: str, job: StartedJob) -> None:
         """Write ``job`` down before waiting for it."""
         try:
             self._store.write(self._name(identity), job.model_dump_json().encode())

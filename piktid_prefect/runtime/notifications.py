@@ -48,7 +48,12 @@ from piktid_prefect.wire.errors import (
     RateLimited,
     is_transient,
 )
-from piktid_prefect.wire.models import NOTIFICATION_ERROR, GenerationJob, Notification
+from piktid_prefect.wire.models import NOTIFICATION_ERROR, Notification
+from piktid_prefect.wire.models_chain import (
+    NOTIFICATION_IDENTITY_SWAP,
+    NOTIFICATION_UPSCALE,
+    StartedJob,
+)
 
 if TYPE_CHECKING:
     from piktid_prefect.wire.client import PiktidClient
@@ -61,7 +66,15 @@ logger = logging.getLogger("piktid_prefect.runtime.notifications")
 DEFAULT_POLL_INTERVAL_SECONDS = 3.0
 # How long an output's notification is waited for by default: PiktID keeps one 600 s.
 DEFAULT_TIMEOUT_SECONDS = 600.0
-POLLED_NAMES = ("edit_generate", "edit_background", NOTIFICATION_ERROR)
+# One poll asks for every product's results at once (edits and the chained steps after
+# them): the 3 s poll limit is per account, so a second poller would halve the rate.
+POLLED_NAMES = (
+    "edit_generate",
+    "edit_background",
+    NOTIFICATION_UPSCALE,
+    NOTIFICATION_IDENTITY_SWAP,
+    NOTIFICATION_ERROR,
+)
 # How long a consumed notification (its id, its result's link) is remembered: longer
 # than PiktID keeps one (600 s), so a copy still listed is never handed out again.
 _RECENT_SECONDS = 900.0
@@ -73,7 +86,7 @@ _MAX_BACKOFF_DOUBLINGS = 3
 
 @dataclass(eq=False)
 class _Waiter:
-    job: GenerationJob
+    job: StartedJob
     deadline: float
     future: Future[Notification] = field(default_factory=Future)
     # Nobody awaits it any more: a result that still comes is consumed and counted.
@@ -130,7 +143,7 @@ class NotificationHub:
 
     # --- public -----------------------------------------------------------------------
 
-    def submit(self, job: GenerationJob, *, timeout_seconds: float) -> Future[Notification]:
+    def submit(self, job: StartedJob, *, timeout_seconds: float) -> Future[Notification]:
         """Register ``job``; the future resolves to its result notification.
 
         It fails with :class:`GenerationFailed` on the job's ``error`` notification and
@@ -150,7 +163,7 @@ class NotificationHub:
             self._wake.notify_all()
         return waiter.future
 
-    def wait(self, job: GenerationJob, *, timeout_seconds: float) -> Notification:
+    def wait(self, job: StartedJob, *, timeout_seconds: float) -> Notification:
         """Block until ``job``'s notification arrives (see :meth:`submit`)."""
         return self.submit(job, timeout_seconds=timeout_seconds).result()
 
@@ -421,7 +434,8 @@ class NotificationHub:
         for link in notification.links:
             self._recent_links[link.url] = now
         job = waiter.job
-        self._returned.append((job.kind, job.started_at, max(0.0, time.time() - job.started_at)))
+        kind = getattr(job, "kind", job.notification_name)
+        self._returned.append((kind, job.started_at, max(0.0, time.time() - job.started_at)))
         del self._returned[:-_RETURNED_KEPT]
         if waiter.extra:
             self.extra_results += 1

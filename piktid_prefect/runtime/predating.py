@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from piktid_prefect.wire.models import GenerationJob, Notification
+from piktid_prefect.wire.models import Notification
+from piktid_prefect.wire.models_chain import StartedJob
 
 __all__ = ["SKEW_ALLOWANCE_SECONDS", "ListingMemory"]
 
@@ -58,7 +59,7 @@ class ListingMemory:
         if stamped:
             self._leads.append((now, max(stamped) - listed_at))
 
-    def predates(self, notification: Notification, job: GenerationJob) -> bool:
+    def predates(self, notification: Notification, job: StartedJob) -> bool:
         """Whether ``notification`` existed before ``job`` was started."""
         if self._first_seen.get(notification.id, float("inf")) < job.started_at:
             return True

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from piktid_prefect.runtime.chain_models import StepRecord
 from piktid_prefect.runtime.credits import CreditSummary
 from piktid_prefect.wire.keywords import keyword_slug
 from piktid_prefect.wire.models import GenerationJob, JobKind, Person
@@ -143,6 +144,9 @@ class OutputRecord(BaseModel):
     # lets a scheduled run recognise this image without downloading it (issue 22).
     source_key: str = Field(
         "", description="Source object and its change token, '<name>#<token>' (may be empty)."
+    )
+    chain: list[StepRecord] = Field(
+        default_factory=list, description="The steps chained after it (RunSettings.then)."
     )
 
 

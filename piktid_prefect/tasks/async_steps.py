@@ -27,17 +27,21 @@ import asyncio
 from piktid_prefect.credentials import CredentialsLike, resolve_credentials
 from piktid_prefect.runtime import generation
 from piktid_prefect.runtime.notifications import DEFAULT_TIMEOUT_SECONDS
+from piktid_prefect.tasks import chain
 from piktid_prefect.tasks import steps as tasks
 from piktid_prefect.tasks._twins import async_twin
 from piktid_prefect.wire.models import GenerationJob, Notification
 
 __all__ = [
     "aawait_notification",
+    "acreate_identity",
     "adownload_result",
     "agenerate_output",
     "astart_background_edit",
     "astart_person_generation",
+    "aswap_identity",
     "aupload_image",
+    "aupscale",
 ]
 
 
@@ -57,3 +61,6 @@ astart_background_edit = async_twin(tasks.start_background_edit)
 aawait_notification = async_twin(tasks.await_notification, _await_on_poller)
 agenerate_output = async_twin(tasks.generate_output)
 adownload_result = async_twin(tasks.download_result)
+aupscale = async_twin(chain.upscale)
+aswap_identity = async_twin(chain.swap_identity)
+acreate_identity = async_twin(chain.create_identity)

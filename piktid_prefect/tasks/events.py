@@ -50,7 +50,9 @@ def emit_generation_event(
     emit_event(event=f"piktid.generation.{outcome}", resource=resource, payload=payload)
 
 
-def emit_credits_low_event(account_key: str, balance: float, threshold: float, spent: int) -> None:
+def emit_credits_low_event(
+    account_key: str, balance: float, threshold: float, spent: float
+) -> None:
     """Emit ``piktid.credits.low``: the balance fell under the threshold the user set.
 
     The resource is the account (its secret-free key), so an automation can match one

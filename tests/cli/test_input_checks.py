@@ -59,6 +59,7 @@ CASES = [
     ),
     (["edit-background", "{astronaut}", "-k", "nature_landscapes=Moon"], "'Moon'"),
     (["edit-background", "{astronaut}"], "--keyword"),
+    (["generate-person", "{astronaut}", "-k", "Location=Oceania", "--upscale", "3"], "2 or 4"),
 ]
 
 
