@@ -200,7 +200,7 @@ def balance_reader(credentials: Callable[[], Any]) -> Callable[[], float | None]
             try:
                 if not accounts:
                     accounts.append(credentials())
-                return generation.balance(accounts[0])
+                return generation.balance(accounts[0], once=True)
             except Exception:
                 return None
 

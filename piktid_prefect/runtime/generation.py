@@ -65,6 +65,13 @@ def client_for(account: AccountAccess) -> PiktidClient:
     return registry.shared("client", key, account.get_client)
 
 
+def _one_attempt_client(account: AccountAccess) -> PiktidClient:
+    key = (account.account_key, account.base_url, account.timeout_seconds)
+    return registry.shared(
+        "client-one-attempt", key, lambda: account.get_client(retry=RetryPolicy(max_attempts=1))
+    )
+
+
 def hub_for(account: AccountAccess) -> NotificationHub:
     """This process's notification poller for the account."""
     hub = registry.shared(
@@ -132,16 +139,19 @@ def ledger_for(account: AccountAccess) -> StartLedger:
     return registry.shared("start-ledger", account.account_key, StartLedger)
 
 
-def balance(account: AccountAccess) -> float | None:
+def balance(account: AccountAccess, *, once: bool = False) -> float | None:
     """The account's credits: one ``GET /me``; None when the answer does not say.
 
     The package's one balance reader (the preflight, the lost-start ledger and the
-    command's progress line all read through it).
+    command's progress line all read through it). ``once``: a single HTTP attempt, for a
+    reader that must not hold the run up (the progress line: with the client's retries,
+    an unreachable API kept the command silent for two minutes before the run began).
 
     Raises:
         PiktidError: The request failed.
     """
-    me = client_for(account).me()
+    client = _one_attempt_client(account) if once else client_for(account)
+    me = client.me()
     return float(me.credits) if "credits" in me.model_fields_set else None
 
 
