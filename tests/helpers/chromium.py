@@ -113,7 +113,11 @@ def headless_page(width: int = 1440, height: int = 900) -> Iterator[Page]:
     if executable is None:
         raise RuntimeError("no chromium on PATH (Debian: apt-get install -y chromium)")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="piktid-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile for a moment after the
+    # browser exits (seen once: "Directory not empty: 'Default'" at teardown).
+    with tempfile.TemporaryDirectory(
+        prefix="piktid-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         browser = subprocess.Popen(
             [
                 executable,
