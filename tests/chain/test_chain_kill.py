@@ -70,7 +70,15 @@ def test_sigkill_mid_chain_then_rerun_pays_every_step_once(
     began = time.monotonic()
     run = _start(env, tmp_path / "out")
     deadline = time.monotonic() + 180
-    while slow_upscales.stats(account.email).credits_charged_by_endpoint.get("/superid/v2", 0) < 1:
+    journal = tmp_path / "journal"
+
+    def upscales_paid_and_journaled() -> bool:
+        # Both: a kill between the server's charge and the journal's entry is a lost start
+        # answer (not settled for chained steps yet: the stop note), not this test's case.
+        charged = slow_upscales.stats(account.email).credits_charged_by_endpoint
+        return charged.get("/superid/v2", 0) >= 1 and len(list(journal.glob("*.json"))) >= 4
+
+    while not upscales_paid_and_journaled():
         assert run.poll() is None, run.communicate()[1]
         assert time.monotonic() < deadline, "the upscales were not all started in 180 s"
         time.sleep(0.2)
